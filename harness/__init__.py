@@ -1,0 +1,1 @@
+"""dragonfly-harness: the pytest plugin and the Postgres, process and telemetry orchestration."""

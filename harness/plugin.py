@@ -1,0 +1,157 @@
+"""The pytest plugin (entry point `pytest11`): a real Postgres per session, a database per test."""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from harness.postgres.databases import TestDatabases
+from harness.postgres.server import PostgresServer, PostgresSourceError
+from harness.postgres.sources import PostgresSource, open_server
+from reference.jobqueue import QueueClient
+
+SOURCE_ENV = "DRAGONFLY_PG_SOURCE"
+URL_ENV = "DRAGONFLY_PG_URL"
+IMAGE_ENV = "DRAGONFLY_PG_IMAGE"
+DATA_ROOT_ENV = "DRAGONFLY_PG_DATA_ROOT"
+SERVER_KEY = pytest.StashKey[PostgresServer]()
+DATABASES_KEY = pytest.StashKey[TestDatabases]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("dragonfly-harness", "real Postgres for tests")
+    sources = ", ".join(source.value for source in PostgresSource)
+    group.addoption(
+        "--pg-source",
+        default=None,
+        help=f"where the test Postgres comes from: {sources} (default: ${SOURCE_ENV} or auto)",
+    )
+    group.addoption(
+        "--pg-url", default=None, help=f"URL of an external Postgres (default: ${URL_ENV})"
+    )
+    group.addoption(
+        "--pg-image",
+        default=None,
+        help=f"Docker image for the container source (default: ${IMAGE_ENV} or postgres:18)",
+    )
+    group.addoption(
+        "--pg-data-root",
+        default=None,
+        help=f"folder for the embedded server's data (default: ${DATA_ROOT_ENV} or the temp dir)",
+    )
+
+
+def _setting(config: pytest.Config, option: str, env: str) -> str | None:
+    value = config.getoption(option) or os.environ.get(env) or None
+    return str(value) if value else None
+
+
+def chosen_source(config: pytest.Config) -> PostgresSource:
+    """The --pg-source option or $DRAGONFLY_PG_SOURCE, validated."""
+    raw = _setting(config, "--pg-source", SOURCE_ENV) or PostgresSource.AUTO.value
+    try:
+        return PostgresSource(raw.strip().lower())
+    except ValueError:
+        choices = ", ".join(source.value for source in PostgresSource)
+        raise pytest.UsageError(
+            f"--pg-source / {SOURCE_ENV}: {raw!r} is not one of {choices}"
+        ) from None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    chosen_source(config)  # a bad value is a usage error before any test runs
+
+
+@pytest.fixture(scope="session")
+def pg_server(pytestconfig: pytest.Config) -> Iterator[PostgresServer]:
+    """A running Postgres server for the whole session (container, embedded or external)."""
+    data_root = _setting(pytestconfig, "--pg-data-root", DATA_ROOT_ENV)
+    try:
+        server = open_server(
+            chosen_source(pytestconfig),
+            url=_setting(pytestconfig, "--pg-url", URL_ENV),
+            image=_setting(pytestconfig, "--pg-image", IMAGE_ENV),
+            data_root=Path(data_root) if data_root else None,
+        )
+    except PostgresSourceError as error:
+        # No traceback: its frames would show the URL argument, password included.
+        pytest.fail(str(error), pytrace=False)
+    pytestconfig.stash[SERVER_KEY] = server
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_databases(pytestconfig: pytest.Config, pg_server: PostgresServer) -> Iterator[TestDatabases]:
+    """The migrated template database; clones of it are made per test."""
+    databases = TestDatabases(pg_server)
+    databases.create_template()
+    pytestconfig.stash[DATABASES_KEY] = databases
+    try:
+        yield databases
+    finally:
+        databases.close()
+
+
+@pytest.fixture
+def database_url(pg_server: PostgresServer, pg_databases: TestDatabases) -> Iterator[str]:
+    """Connection string of this test's own database, cloned from the migrated template."""
+    name = pg_databases.clone()
+    try:
+        yield pg_server.conninfo_for(name)
+    finally:
+        pg_databases.drop(name)
+
+
+@pytest.fixture
+def db_connect(database_url: str) -> Iterator[Callable[..., psycopg.Connection[Any]]]:
+    """Opens more autocommit connections to this test's database; all closed afterwards."""
+    opened: list[psycopg.Connection[Any]] = []
+
+    def connect(**kwargs: Any) -> psycopg.Connection[Any]:
+        kwargs.setdefault("autocommit", True)
+        conn = psycopg.connect(database_url, **kwargs)
+        opened.append(conn)
+        return conn
+
+    yield connect
+    for conn in opened:
+        conn.close()
+
+
+@pytest.fixture
+def db_conn(db_connect: Callable[..., psycopg.Connection[Any]]) -> psycopg.Connection[Any]:
+    """An autocommit connection to this test's database."""
+    return db_connect()
+
+
+@pytest.fixture
+def queue(db_conn: psycopg.Connection[Any]) -> QueueClient:
+    """A queue client on this test's database."""
+    return QueueClient(db_conn)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    server = config.stash.get(SERVER_KEY, None)
+    if server is None:
+        return
+    lines = [f"postgres: {server.description}"]
+    databases = config.stash.get(DATABASES_KEY, None)
+    if databases is not None and databases.times.clone_seconds:
+        clones = databases.times.clone_seconds
+        lines.append(
+            f"template migrated in {databases.times.template_seconds * 1000:.0f} ms; "
+            f"{len(clones)} clones, median {statistics.median(clones) * 1000:.1f} ms, "
+            f"max {max(clones) * 1000:.1f} ms"
+        )
+    terminalreporter.write_sep("-", "dragonfly-harness")
+    for line in lines:
+        terminalreporter.write_line(line)

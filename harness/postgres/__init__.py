@@ -1,0 +1,1 @@
+"""A real Postgres for tests from three sources: testcontainers, embedded, or an external URL."""

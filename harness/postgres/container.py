@@ -1,0 +1,102 @@
+"""A throwaway PostgreSQL in a Docker container, started with testcontainers."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from harness.postgres.server import PostgresServer, PostgresSourceError
+
+DEFAULT_IMAGE = "postgres:18"  # the official image, what users' CI pulls
+RYUK_IMAGE_PREFIX = "testcontainers/ryuk"
+DOCKER_PING_TIMEOUT = 3  # seconds; an engine that does not answer by then is not there
+# The same throwaway tuning as the embedded server: nothing here must survive a crash.
+SERVER_COMMAND = (
+    "postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
+)
+
+
+def docker_client() -> Any:
+    """A docker-py client whose engine answered a ping, or PostgresSourceError saying why not."""
+    try:
+        import docker  # noqa: PLC0415 - optional at import time: only this source needs it
+
+        client = docker.from_env(timeout=DOCKER_PING_TIMEOUT)
+    except Exception as error:
+        raise PostgresSourceError(
+            f"container: no Docker engine answers ({type(error).__name__}: {error}); "
+            "start one or set DOCKER_HOST"
+        ) from error
+    try:
+        client.ping()
+    except Exception as error:
+        client.close()
+        raise PostgresSourceError(
+            f"container: no Docker engine answers ({type(error).__name__}: {error}); "
+            "start one or set DOCKER_HOST"
+        ) from error
+    return client
+
+
+def _require_image(client: Any, image: str) -> None:
+    import docker.errors  # noqa: PLC0415
+
+    try:
+        client.images.get(image)
+        return
+    except docker.errors.ImageNotFound:
+        pass
+    try:
+        client.images.pull(image)
+    except docker.errors.APIError as error:
+        raise PostgresSourceError(
+            f"container: image {image!r} is not on this machine and cannot be pulled "
+            f"({error.explanation or error}); build the offline image with "
+            "`dragonfly-harness build-pg-image` and pass "
+            "--pg-image=dragonfly-harness/postgres:18-local (or DRAGONFLY_PG_IMAGE)"
+        ) from error
+
+
+def _disable_ryuk_unless_present(client: Any) -> None:
+    """Ryuk (the reaper) is pulled like any image; with no registry and no local copy, skip it."""
+    from testcontainers.core.config import testcontainers_config  # noqa: PLC0415
+
+    if testcontainers_config.ryuk_disabled:
+        return
+    if not client.images.list(name=testcontainers_config.ryuk_image.split(":")[0]):
+        # The harness stops its container itself at the end of the session.
+        testcontainers_config.ryuk_disabled = True
+
+
+def start_container(image: str = DEFAULT_IMAGE) -> PostgresServer:
+    """Start `image` with testcontainers and return the server inside it."""
+    client = docker_client()
+    try:
+        _require_image(client, image)
+        _disable_ryuk_unless_present(client)
+    finally:
+        client.close()
+    from testcontainers.community.postgres import PostgresContainer  # noqa: PLC0415
+
+    password = secrets.token_urlsafe(18)
+    container = PostgresContainer(
+        image, username="postgres", password=password, dbname="postgres", driver=None
+    ).with_command(SERVER_COMMAND)
+    started = time.monotonic()
+    try:
+        container.start()
+    except Exception as error:
+        container.stop()
+        raise PostgresSourceError(
+            f"container: {image!r} did not become ready: {type(error).__name__}: {error}"
+        ) from error
+    host = container.get_container_host_ip()
+    port = container.get_exposed_port(5432)
+    elapsed = time.monotonic() - started
+    return PostgresServer(
+        source="container",
+        conninfo=f"postgresql://postgres:{password}@{host}:{port}/postgres",
+        description=f"container {image} on {host}:{port}, started in {elapsed:.2f} s",
+        _stop=container.stop,
+    )

@@ -1,0 +1,78 @@
+"""Per-test databases: migrate once into a template, then clone it for every test."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg import sql
+
+from harness.postgres.server import PostgresServer
+from reference.db import apply_migrations
+
+
+@dataclass
+class CloneTimes:
+    """How long template creation and each clone took, for the session summary."""
+
+    template_seconds: float = 0.0
+    clone_seconds: list[float] = field(default_factory=list)
+
+
+class TestDatabases:
+    """Creates the migrated template on a server and clones one database per test from it."""
+
+    __test__ = False  # not a pytest test class despite the name
+
+    def __init__(self, server: PostgresServer) -> None:
+        self.server = server
+        # Unique per session, so two test runs can share one external server.
+        self.prefix = f"dragonfly_{secrets.token_hex(4)}"
+        self.template = f"{self.prefix}_template"
+        self.times = CloneTimes()
+        self.admin = psycopg.connect(server.conninfo, autocommit=True)
+
+    def create_template(self) -> None:
+        """Create the template database and apply every migration to it, once."""
+        started = time.monotonic()
+        self.admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.template)))
+        apply_migrations(self.server.conninfo_for(self.template))
+        # No connections to a template: CREATE DATABASE ... TEMPLATE fails while one is open.
+        self.admin.execute(
+            sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(
+                sql.Identifier(self.template)
+            )
+        )
+        self.times.template_seconds = time.monotonic() - started
+
+    def clone(self) -> str:
+        """A new database cloned from the template; returns its name."""
+        name = f"{self.prefix}_{secrets.token_hex(6)}"
+        started = time.monotonic()
+        self.admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+                sql.Identifier(name), sql.Identifier(self.template)
+            )
+        )
+        self.times.clone_seconds.append(time.monotonic() - started)
+        return name
+
+    def drop(self, name: str) -> None:
+        """Drop a database, disconnecting whatever still uses it."""
+        self.admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+    def close(self) -> None:
+        """Drop the template and close the admin connection."""
+        try:
+            self.admin.execute(
+                sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE false").format(
+                    sql.Identifier(self.template)
+                )
+            )
+            self.drop(self.template)
+        finally:
+            self.admin.close()

@@ -1,0 +1,1 @@
+"""Reference implementation of the Dragonfly backend: the system under test."""

@@ -1,0 +1,258 @@
+"""Process configuration: parsed once from the environment, then passed in explicitly."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from enum import StrEnum
+from typing import Literal, get_args
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # 10 MB
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+_DSN_EXAMPLE = "postgresql://user:password@host:5432/dbname"
+# libpq key=value form: `key=value` or `key='quoted value'`, separated by whitespace.
+_KV_ITEM = r"\w+\s*=\s*(?:'(?:[^'\\]|\\.)*'|[^\s']+)"
+_KV_DSN = re.compile(rf"\s*{_KV_ITEM}(?:\s+{_KV_ITEM})*\s*")
+_URL_USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)(.*)@", re.IGNORECASE | re.DOTALL)
+_PW_KEY = r"(\b\w*password\s*=\s*)"  # `password=`, also `sslpassword=`
+_URL_PW = re.compile(_PW_KEY + r"[^&#]*", re.IGNORECASE)
+_PLAIN_PW = re.compile(_PW_KEY + r"(?:'(?:[^'\\]|\\.)*'|\S*)", re.IGNORECASE)
+
+
+class SupabaseMode(StrEnum):
+    DEV = "dev"
+    PROD = "prod"
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    STAGING = "staging"
+    PROD = "prod"
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message lists every problem, one per line."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def mask_dsn(dsn: str) -> str:
+    """Return the DSN with any password (URL userinfo, `password=` parameter) replaced by ***."""
+    if "://" not in dsn:
+        return _PLAIN_PW.sub(r"\g<1>***", dsn)
+    # Up to the last "@": an unescaped "@" or "/" in a password must not leak its tail.
+    match = _URL_USERINFO.match(dsn)
+    if match is not None and ":" in match[2]:
+        dsn = f"{match[1]}{match[2].split(':', 1)[0]}:***@{dsn[match.end() :]}"
+    return _URL_PW.sub(r"\g<1>***", dsn)
+
+
+def _is_postgres_dsn(dsn: str) -> bool:
+    if "://" in dsn:
+        return dsn.split("://", 1)[0].lower() in ("postgresql", "postgres")
+    return _KV_DSN.fullmatch(dsn) is not None
+
+
+class Settings(BaseSettings):
+    """Every setting of the API and workers; secrets are SecretStr and never printed.
+
+    Build it with load_settings(): Settings(**fields) itself never reads the environment.
+    """
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    supabase_mode: SupabaseMode = Field(SupabaseMode.DEV, description="Picks the _DEV/_PROD vars.")
+    supabase_url_dev: str | None = Field(None, description="Supabase REST base URL (dev).")
+    supabase_service_role_key_dev: SecretStr | None = None
+    supabase_db_url_dev: SecretStr | None = Field(None, description="Postgres DSN (dev).")
+    supabase_url_prod: str | None = Field(None, description="Supabase REST base URL (prod).")
+    supabase_service_role_key_prod: SecretStr | None = None
+    supabase_db_url_prod: SecretStr | None = Field(None, description="Postgres DSN (prod).")
+    database_url_override: SecretStr | None = Field(
+        None,
+        validation_alias="database_url",
+        description="DATABASE_URL: when set, wins over SUPABASE_DB_URL_<MODE> (local runs, tests).",
+    )
+    environment: Environment = Environment.DEV
+    log_level: LogLevel = "INFO"
+    worker_poll_interval: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="Idle poll seconds; None: worker default."
+    )
+    port: int = Field(8888, ge=1, le=65535, description="API port.")
+    dragonfly_api_key: SecretStr | None = Field(
+        None,
+        description="Required in the X-DRAGONFLY-API-KEY header by write endpoints; "
+        "when unset the API refuses every write request.",
+    )
+    max_upload_bytes: int = Field(DEFAULT_MAX_UPLOAD_BYTES, gt=0, description="Upload limit.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings() is the one reader of the environment (or of the mapping it is given).
+        return (init_settings,)
+
+    @field_validator("supabase_mode", "environment", mode="before")
+    @classmethod
+    def _lowercase(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _uppercase(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("supabase_url_dev", "supabase_url_prod")
+    @classmethod
+    def _check_http_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError("is not an http(s) URL")
+        return value
+
+    @field_validator("supabase_db_url_dev", "supabase_db_url_prod", "database_url_override")
+    @classmethod
+    def _check_dsn(cls, value: SecretStr | None) -> SecretStr | None:
+        # The message must never quote the value: it holds a password.
+        if value is not None and not _is_postgres_dsn(value.get_secret_value()):
+            raise ValueError("is not a postgresql:// URL or libpq key=value string")
+        return value
+
+    @model_validator(mode="after")
+    def _check_required(self) -> Settings:
+        problems = _missing(self.supabase_mode, lambda var: getattr(self, _FIELDS[var]) is not None)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    @property
+    def _prod(self) -> bool:
+        return self.supabase_mode is SupabaseMode.PROD
+
+    @property
+    def supabase_url(self) -> str | None:
+        return self.supabase_url_prod if self._prod else self.supabase_url_dev
+
+    @property
+    def supabase_service_role_key(self) -> SecretStr | None:
+        return (
+            self.supabase_service_role_key_prod
+            if self._prod
+            else self.supabase_service_role_key_dev
+        )
+
+    @property
+    def database_url(self) -> str:
+        """The DSN to connect with: DATABASE_URL, else the selected mode's SUPABASE_DB_URL."""
+        dsn = self.database_url_override
+        if dsn is None:
+            dsn = self.supabase_db_url_prod if self._prod else self.supabase_db_url_dev
+        if dsn is None:  # only reachable when validation was bypassed (model_construct)
+            raise ConfigError(["DATABASE_URL: not set"])
+        return dsn.get_secret_value()
+
+    @property
+    def database_url_masked(self) -> str:
+        return mask_dsn(self.database_url)
+
+
+_FIELDS = {str(f.validation_alias or n).upper(): n for n, f in Settings.model_fields.items()}
+_SECRETS = {
+    str(f.validation_alias or n).upper()
+    for n, f in Settings.model_fields.items()
+    if SecretStr in get_args(f.annotation)
+}
+_FIXES = {
+    "SUPABASE_MODE": "set SUPABASE_MODE=dev or SUPABASE_MODE=prod",
+    "ENVIRONMENT": "set ENVIRONMENT=dev, ENVIRONMENT=staging or ENVIRONMENT=prod",
+    "LOG_LEVEL": "set LOG_LEVEL to one of DEBUG, INFO, WARNING, ERROR, CRITICAL (default INFO)",
+    "PORT": "set PORT to a whole number from 1 to 65535, or unset it for 8888",
+    "WORKER_POLL_INTERVAL": "set WORKER_POLL_INTERVAL to a positive number of seconds (e.g. 2.5), "
+    "or unset it for each worker's default",
+    "MAX_UPLOAD_BYTES": "set MAX_UPLOAD_BYTES to a positive whole number of bytes, "
+    "or unset it for 10 MB (10485760)",
+}
+
+
+def _fix(var: str) -> str:
+    if var in _FIXES:
+        return _FIXES[var]
+    if var.startswith("SUPABASE_URL_"):
+        return f"set {var} to the project's REST URL, e.g. https://<project-ref>.supabase.co"
+    if var.startswith("SUPABASE_SERVICE_ROLE_KEY_"):
+        return f"set {var} to the service-role key from the Supabase dashboard (Settings > API)"
+    return f"set {var}={_DSN_EXAMPLE} (or a libpq 'host=... dbname=...' string)"
+
+
+def _missing(mode: SupabaseMode, is_set: Callable[[str], bool]) -> list[str]:
+    """Requirements that span variables: a database URL, and the Supabase trio used together."""
+    if is_set("DATABASE_URL"):
+        return []
+    suffix = mode.value.upper()
+    db, url, key = (f"SUPABASE_{kind}_{suffix}" for kind in ("DB_URL", "URL", "SERVICE_ROLE_KEY"))
+    if not is_set(db):
+        return [
+            f"DATABASE_URL: no database configured (neither DATABASE_URL nor {db} is set) — "
+            f"set DATABASE_URL={_DSN_EXAMPLE} for a local run, or set {db}, {url} and {key} "
+            f"for SUPABASE_MODE={mode.value}"
+        ]
+    return [
+        f"{var}: not set, but SUPABASE_MODE={mode.value} takes the database from {db}, which needs "
+        f"{url} and {key} too — {_fix(var)}, or set DATABASE_URL for a local run"
+        for var in (url, key)
+        if not is_set(var)
+    ]
+
+
+def _describe(error: ErrorDetails, raw: Mapping[str, str]) -> str:
+    var = str(error["loc"][0]).upper()
+    if error["type"] in ("enum", "literal_error"):  # expected: "'a', 'b' or 'c'"
+        choices = str(error.get("ctx", {}).get("expected", "")).replace("'", "")
+        reason = "is not one of " + choices.replace(" or ", ", ")
+    else:  # pydantic's wording, e.g. "Input should be greater than 0"
+        reason = error["msg"].removeprefix("Value error, ").replace("Input should", "should")
+    shown = "the value (hidden)" if var in _SECRETS else repr(mask_dsn(raw.get(var, "")))
+    return f"{var}: {shown} {reason} — {_fix(var)}"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Parse settings from `environ` (default: the process environment); raise ConfigError."""
+    source = os.environ if environ is None else environ
+    # Empty (or blank) values count as unset; surrounding whitespace is never meaningful.
+    raw = {var: value.strip() for var in _FIELDS if (value := source.get(var, "")).strip()}
+    try:
+        return Settings.model_validate({var.lower(): value for var, value in raw.items()})
+    except ValidationError as exc:
+        # Never chain the ValidationError: its text quotes the input, secrets included.
+        errors = exc.errors(include_url=False, include_input=False)
+    problems = [_describe(error, raw) for error in errors if error["loc"]]
+    mode = raw.get("SUPABASE_MODE", "dev").lower()
+    if mode in {m.value for m in SupabaseMode}:
+        problems += _missing(SupabaseMode(mode), raw.__contains__)
+    raise ConfigError(list(dict.fromkeys(problems)))
+
+
+def load_settings_or_exit(environ: Mapping[str, str] | None = None) -> Settings:
+    """Like load_settings, but print the problems to stderr and exit with status 2."""
+    try:
+        return load_settings(environ)
+    except ConfigError as exc:
+        lines = "\n".join(f"  {problem}" for problem in exc.problems)
+        print(f"Configuration error:\n{lines}", file=sys.stderr)
+    raise SystemExit(2)

@@ -1,0 +1,158 @@
+"""QueueClient: the typed Python face of the ops.* queue functions (psycopg 3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from reference.jobqueue.errors import InvalidArgumentError, UnknownJobTypeError, translate_errors
+from reference.jobqueue.models import FailOutcome, Job, JobType, WorkerStatus
+from reference.jobqueue.sql import query
+
+MAX_BATCH_SIZE = 1000  # the SQL function's own limit
+DEFAULT_LOCK_TIMEOUT = timedelta(minutes=30)
+KNOWN_JOB_TYPES = ", ".join(job_type.value for job_type in JobType)
+
+
+def job_type_name(job_type: JobType | str) -> str:
+    """The job type's name, or UnknownJobTypeError naming the known ones."""
+    try:
+        return JobType(job_type).value
+    except ValueError:
+        raise UnknownJobTypeError(
+            f"unknown job type {job_type!r}: expected one of {KNOWN_JOB_TYPES}"
+        ) from None
+
+
+def _require_worker_id(worker_id: str) -> None:
+    if not isinstance(worker_id, str) or not worker_id.strip():
+        raise InvalidArgumentError("worker_id must be a non-empty string, e.g. '<hostname>-<pid>'")
+
+
+class QueueClient:
+    """Calls the queue's SQL functions over one autocommit connection (one statement each)."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        if not conn.autocommit:
+            raise InvalidArgumentError(
+                "QueueClient needs an autocommit connection: each queue function is its own "
+                "transaction; open it with psycopg.connect(..., autocommit=True)"
+            )
+        self.conn = conn
+
+    def _rows(self, operation: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        with translate_errors(operation), self.conn.cursor(row_factory=dict_row) as cursor:
+            cursor.execute(query(operation), params)
+            return cursor.fetchall()
+
+    def _value(self, operation: str, params: Mapping[str, Any]) -> Any:
+        rows = self._rows(operation, params)
+        return next(iter(rows[0].values()))
+
+    def queue_job(
+        self,
+        job_type: JobType | str,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        priority: int = 0,
+        run_at: datetime | None = None,
+        idempotency_key: str | None = None,
+        trace_context: Mapping[str, str] | None = None,
+        max_attempts: int = 5,
+    ) -> UUID:
+        """Enqueue a job and return its id (the existing id for a known idempotency key)."""
+        if run_at is not None and run_at.tzinfo is None:
+            raise InvalidArgumentError("run_at must be timezone-aware, e.g. datetime.now(UTC)")
+        job_id: UUID = self._value(
+            "queue_job",
+            {
+                "job_type": job_type_name(job_type),
+                "payload": Jsonb(dict(payload or {})),
+                "priority": priority,
+                "run_at": run_at,
+                "idempotency_key": idempotency_key,
+                "trace_context": Jsonb(dict(trace_context)) if trace_context else None,
+                "max_attempts": max_attempts,
+            },
+        )
+        return job_id
+
+    def claim_pending_job(
+        self, job_types: Iterable[JobType | str], worker_id: str, batch_size: int = 1
+    ) -> list[Job]:
+        """Claim up to batch_size due jobs, highest priority first, then oldest run_at."""
+        names = [job_type_name(job_type) for job_type in job_types]
+        if not names:
+            raise InvalidArgumentError("job_types must name at least one job type")
+        _require_worker_id(worker_id)
+        if not 1 <= batch_size <= MAX_BATCH_SIZE:
+            raise InvalidArgumentError(
+                f"batch_size must be between 1 and {MAX_BATCH_SIZE} (got {batch_size})"
+            )
+        rows = self._rows(
+            "claim_pending_job",
+            {"job_types": names, "worker_id": worker_id, "batch_size": batch_size},
+        )
+        return [Job.from_row(row) for row in rows]
+
+    def complete_job(self, job_id: UUID, worker_id: str) -> bool:
+        """True when completed; False when this worker no longer holds the job (fenced)."""
+        _require_worker_id(worker_id)
+        return bool(self._value("complete_job", {"job_id": job_id, "worker_id": worker_id}))
+
+    def fail_job(self, job_id: UUID, worker_id: str, error: str) -> FailOutcome:
+        """Retry with backoff or dead-letter; LEASE_LOST when this worker lost the job."""
+        _require_worker_id(worker_id)
+        outcome = self._value(
+            "fail_job", {"job_id": job_id, "worker_id": worker_id, "error": error}
+        )
+        return FailOutcome(outcome)
+
+    def extend_lock(self, job_id: UUID, worker_id: str) -> bool:
+        """Refresh the lease; False when this worker no longer holds the job."""
+        _require_worker_id(worker_id)
+        return bool(self._value("extend_lock", {"job_id": job_id, "worker_id": worker_id}))
+
+    def reap_stuck_jobs(self, lock_timeout: timedelta = DEFAULT_LOCK_TIMEOUT) -> list[Job]:
+        """Return expired leases to pending or dead-letter them; returns the reaped rows."""
+        if lock_timeout <= timedelta(0):
+            raise InvalidArgumentError(
+                f"lock_timeout must be positive (got {lock_timeout}); the default is 30 minutes"
+            )
+        return [
+            Job.from_row(row)
+            for row in self._rows("reap_stuck_jobs", {"lock_timeout": lock_timeout})
+        ]
+
+    def register_heartbeat(
+        self, worker_id: str, worker_type: str, hostname: str, status: WorkerStatus | str
+    ) -> None:
+        """Record that this worker is alive and what it is doing."""
+        _require_worker_id(worker_id)
+        try:
+            status_name = WorkerStatus(status).value
+        except ValueError:
+            known = ", ".join(member.value for member in WorkerStatus)
+            raise InvalidArgumentError(
+                f"unknown worker status {status!r}: expected one of {known}"
+            ) from None
+        self._rows(
+            "register_heartbeat",
+            {
+                "worker_id": worker_id,
+                "worker_type": worker_type,
+                "hostname": hostname,
+                "status": status_name,
+            },
+        )
+
+    def get_job(self, job_id: UUID) -> Job | None:
+        """The job with this id, or None."""
+        rows = self._rows("get_job", {"job_id": job_id})
+        return Job.from_row(rows[0]) if rows else None

@@ -1,0 +1,49 @@
+-- name: queue_job
+-- Enqueue one job; the same (job_type, idempotency_key) returns the existing job's id.
+SELECT ops.queue_job(
+    job_type => %(job_type)s,
+    payload => %(payload)s,
+    priority => %(priority)s,
+    run_at => %(run_at)s,
+    idempotency_key => %(idempotency_key)s,
+    trace_context => %(trace_context)s,
+    max_attempts => %(max_attempts)s
+) AS id;
+
+-- name: claim_pending_job
+-- Claim up to batch_size due jobs of the given types for one worker.
+SELECT * FROM ops.claim_pending_job(
+    job_types => %(job_types)s,
+    worker_id => %(worker_id)s,
+    batch_size => %(batch_size)s
+);
+
+-- name: complete_job
+-- Mark a job completed; false when the worker no longer holds its lease.
+SELECT ops.complete_job(job_id => %(job_id)s, worker_id => %(worker_id)s) AS completed;
+
+-- name: fail_job
+-- Record a failure: retry with backoff, dead-letter, or report the lease lost.
+SELECT ops.fail_job(job_id => %(job_id)s, worker_id => %(worker_id)s, error => %(error)s)
+    AS outcome;
+
+-- name: extend_lock
+-- Refresh the lease of a long job; false when the worker no longer holds it.
+SELECT ops.extend_lock(job_id => %(job_id)s, worker_id => %(worker_id)s) AS extended;
+
+-- name: reap_stuck_jobs
+-- Return expired leases to pending (with backoff) or dead-letter them.
+SELECT * FROM ops.reap_stuck_jobs(lock_timeout => %(lock_timeout)s);
+
+-- name: register_heartbeat
+-- Upsert this worker's row in ops.worker_heartbeats.
+SELECT ops.register_heartbeat(
+    worker_id => %(worker_id)s,
+    worker_type => %(worker_type)s,
+    hostname => %(hostname)s,
+    status => %(status)s
+);
+
+-- name: get_job
+-- One job by id.
+SELECT * FROM ops.job_queue WHERE id = %(job_id)s;

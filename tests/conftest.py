@@ -1,0 +1,3 @@
+"""Shared test configuration; the database fixtures come from the installed harness plugin."""
+
+pytest_plugins = ["pytester"]
