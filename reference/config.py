@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # 10 MB
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+OtelExporter = Literal["otlp", "console", "none"]
 _DSN_EXAMPLE = "postgresql://user:password@host:5432/dbname"
 # libpq key=value form: `key=value` or `key='quoted value'`, separated by whitespace.
 _KV_ITEM = r"\w+\s*=\s*(?:'(?:[^'\\]|\\.)*'|[^\s']+)"
@@ -94,6 +95,14 @@ class Settings(BaseSettings):
         "when unset the API refuses every write request.",
     )
     max_upload_bytes: int = Field(DEFAULT_MAX_UPLOAD_BYTES, gt=0, description="Upload limit.")
+    # The standard OpenTelemetry variables that pick exporters (the SDK itself reads the rest,
+    # e.g. OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_HEADERS, OTEL_BSP_SCHEDULE_DELAY).
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP base URL; when set, traces, metrics and logs default to otlp."
+    )
+    otel_traces_exporter: OtelExporter | None = None
+    otel_metrics_exporter: OtelExporter | None = None
+    otel_logs_exporter: OtelExporter | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -110,6 +119,13 @@ class Settings(BaseSettings):
     @field_validator("supabase_mode", "environment", mode="before")
     @classmethod
     def _lowercase(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator(
+        "otel_traces_exporter", "otel_metrics_exporter", "otel_logs_exporter", mode="before"
+    )
+    @classmethod
+    def _lowercase_exporter(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("log_level", mode="before")
@@ -187,6 +203,10 @@ _FIXES = {
     "or unset it for each worker's default",
     "MAX_UPLOAD_BYTES": "set MAX_UPLOAD_BYTES to a positive whole number of bytes, "
     "or unset it for 10 MB (10485760)",
+    **{
+        f"OTEL_{kind}_EXPORTER": f"set OTEL_{kind}_EXPORTER to otlp, console or none"
+        for kind in ("TRACES", "METRICS", "LOGS")
+    },
 }
 
 

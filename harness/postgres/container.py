@@ -83,11 +83,19 @@ def start_container(image: str = DEFAULT_IMAGE) -> PostgresServer:
     container = PostgresContainer(
         image, username="postgres", password=password, dbname="postgres", driver=None
     ).with_command(SERVER_COMMAND)
+
+    def stop() -> None:
+        try:
+            container.stop()
+        finally:
+            # testcontainers keeps its own docker-py client open; close its socket with it.
+            container.get_docker_client().client.close()
+
     started = time.monotonic()
     try:
         container.start()
     except Exception as error:
-        container.stop()
+        stop()
         raise PostgresSourceError(
             f"container: {image!r} did not become ready: {type(error).__name__}: {error}"
         ) from error
@@ -98,5 +106,5 @@ def start_container(image: str = DEFAULT_IMAGE) -> PostgresServer:
         source="container",
         conninfo=f"postgresql://postgres:{password}@{host}:{port}/postgres",
         description=f"container {image} on {host}:{port}, started in {elapsed:.2f} s",
-        _stop=container.stop,
+        _stop=stop,
     )

@@ -85,8 +85,16 @@ def _check_history(migrations: list[Migration], applied: dict[int, tuple[str, st
                 f"the database has migration {version:04d}_{name} applied, which this code "
                 "does not know: it was migrated by a newer version; upgrade this code"
             )
-        if migration.checksum != checksum:
+        if migration.checksum != checksum or migration.name != name:
             raise MigrationError(
                 f"migration {version:04d}_{name} was changed after it was applied; "
                 "add a new migration instead of editing an applied one"
             )
+    newest = max(applied, default=0)
+    late = [m for m in migrations if m.version not in applied and m.version < newest]
+    if late:
+        raise MigrationError(
+            f"migration {late[0].version:04d}_{late[0].name} is older than the newest applied "
+            f"one ({newest:04d}) but was never applied (two branches merged?); renumber it "
+            "after the newest"
+        )

@@ -8,6 +8,8 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -18,6 +20,9 @@ from reference.jobqueue.sql import query
 MAX_BATCH_SIZE = 1000  # the SQL function's own limit
 DEFAULT_LOCK_TIMEOUT = timedelta(minutes=30)
 KNOWN_JOB_TYPES = ", ".join(job_type.value for job_type in JobType)
+QUEUE_NAME = "ops.job_queue"
+
+tracer = trace.get_tracer(__name__)
 
 
 def job_type_name(job_type: JobType | str) -> str:
@@ -66,21 +71,41 @@ class QueueClient:
         trace_context: Mapping[str, str] | None = None,
         max_attempts: int = 5,
     ) -> UUID:
-        """Enqueue a job and return its id (the existing id for a known idempotency key)."""
+        """Enqueue a job and return its id (the existing id for a known idempotency key).
+
+        Runs in a `send` span; unless trace_context is given, that span's context is stored
+        with the job so the worker's `process` span joins the enqueuer's trace.
+        """
         if run_at is not None and run_at.tzinfo is None:
             raise InvalidArgumentError("run_at must be timezone-aware, e.g. datetime.now(UTC)")
-        job_id: UUID = self._value(
-            "queue_job",
-            {
-                "job_type": job_type_name(job_type),
-                "payload": Jsonb(dict(payload or {})),
-                "priority": priority,
-                "run_at": run_at,
-                "idempotency_key": idempotency_key,
-                "trace_context": Jsonb(dict(trace_context)) if trace_context else None,
-                "max_attempts": max_attempts,
+        name = job_type_name(job_type)
+        with tracer.start_as_current_span(
+            f"send {QUEUE_NAME}",
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "postgresql_queue",
+                "messaging.operation.name": "send",
+                "messaging.operation.type": "send",
+                "messaging.destination.name": QUEUE_NAME,
+                "dragonfly.job.type": name,
             },
-        )
+        ) as span:
+            carrier = dict(trace_context or {})
+            if not carrier:
+                propagate.inject(carrier)
+            job_id: UUID = self._value(
+                "queue_job",
+                {
+                    "job_type": name,
+                    "payload": Jsonb(dict(payload or {})),
+                    "priority": priority,
+                    "run_at": run_at,
+                    "idempotency_key": idempotency_key,
+                    "trace_context": Jsonb(carrier) if carrier else None,
+                    "max_attempts": max_attempts,
+                },
+            )
+            span.set_attribute("messaging.message.id", str(job_id))
         return job_id
 
     def claim_pending_job(

@@ -51,7 +51,7 @@ def test_external_source_uses_the_given_url(
     result = run_inner(pytester, "--pg-source=external", f"--pg-url={pg_server.conninfo}")
 
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["*INNER SOURCE external*", "postgres: external 127.0.0.1:*"])
+    result.stdout.fnmatch_lines(["*INNER SOURCE external*", "postgres: external *"])
 
 
 def _container_image_or_skip() -> str:

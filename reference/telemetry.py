@@ -1,0 +1,134 @@
+"""OpenTelemetry setup: the one module that touches the SDK.
+
+Everything else calls `trace.get_tracer(__name__)` / `metrics.get_meter(__name__)` only.
+Exporters follow the standard variables (via Settings): OTEL_{TRACES,METRICS,LOGS}_EXPORTER =
+otlp | console | none; with OTEL_EXPORTER_OTLP_ENDPOINT set they default to otlp (HTTP),
+otherwise to none. Processes that export nothing still create spans, so tests can read them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.instrumentation.logging import LoggingInstrumentor
+from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, ConsoleLogRecordExporter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    MetricReader,
+    PeriodicExportingMetricReader,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+from reference.config import OtelExporter, Settings
+
+LOG_FORMAT = (
+    "%(asctime)s %(levelname)s %(name)s [trace_id=%(otelTraceID)s span_id=%(otelSpanID)s] "
+    "%(message)s"
+)
+
+
+@dataclass
+class Telemetry:
+    """The providers this process installed; shut them down to flush before exit."""
+
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+    logger_provider: LoggerProvider
+
+    def shutdown(self) -> None:
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown()
+        self.logger_provider.shutdown()
+
+
+def _choice(explicit: OtelExporter | None, settings: Settings) -> OtelExporter:
+    if explicit is not None:
+        return explicit
+    return "otlp" if settings.otel_exporter_otlp_endpoint else "none"
+
+
+def _otlp_url(settings: Settings, signal: str) -> str:
+    base = (settings.otel_exporter_otlp_endpoint or "http://localhost:4318").rstrip("/")
+    return f"{base}/v1/{signal}"
+
+
+def _tracer_provider(resource: Resource, settings: Settings) -> TracerProvider:
+    provider = TracerProvider(resource=resource)
+    choice = _choice(settings.otel_traces_exporter, settings)
+    if choice == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
+            OTLPSpanExporter,
+        )
+
+        provider.add_span_processor(
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=_otlp_url(settings, "traces")))
+        )
+    elif choice == "console":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
+    return provider
+
+
+def _metric_readers(settings: Settings) -> list[MetricReader]:
+    choice = _choice(settings.otel_metrics_exporter, settings)
+    if choice == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # noqa: PLC0415
+            OTLPMetricExporter,
+        )
+
+        exporter = OTLPMetricExporter(endpoint=_otlp_url(settings, "metrics"))
+        return [PeriodicExportingMetricReader(exporter)]
+    if choice == "console":
+        return [PeriodicExportingMetricReader(ConsoleMetricExporter(out=sys.stderr))]
+    return []
+
+
+def _logger_provider(resource: Resource, settings: Settings) -> tuple[LoggerProvider, bool]:
+    provider = LoggerProvider(resource=resource)
+    choice = _choice(settings.otel_logs_exporter, settings)
+    if choice == "otlp":
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import (  # noqa: PLC0415
+            OTLPLogExporter,
+        )
+
+        exporter = OTLPLogExporter(endpoint=_otlp_url(settings, "logs"))
+        provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    elif choice == "console":
+        provider.add_log_record_processor(
+            BatchLogRecordProcessor(ConsoleLogRecordExporter(out=sys.stderr))
+        )
+    return provider, choice != "none"
+
+
+def configure_telemetry(service_name: str, settings: Settings) -> Telemetry:
+    """Install tracer, meter and logger providers, instrument psycopg and logging."""
+    resource = Resource.create(
+        {
+            "service.name": service_name,
+            "service.namespace": "dragonfly",
+            "deployment.environment.name": settings.environment.value,
+        }
+    )
+    tracer_provider = _tracer_provider(resource, settings)
+    trace.set_tracer_provider(tracer_provider)
+    meter_provider = MeterProvider(resource=resource, metric_readers=_metric_readers(settings))
+    metrics.set_meter_provider(meter_provider)
+    logger_provider, export_logs = _logger_provider(resource, settings)
+    _logs.set_logger_provider(logger_provider)
+
+    logging.basicConfig(level=settings.log_level, format=LOG_FORMAT, stream=sys.stderr, force=True)
+    LoggingInstrumentor().instrument(
+        tracer_provider=tracer_provider,
+        inject_trace_context=True,
+        enable_log_auto_instrumentation=export_logs,
+    )
+    # Before any connection or pool opens: the instrumentor wraps psycopg.connect.
+    PsycopgInstrumentor().instrument(tracer_provider=tracer_provider, enable_commenter=False)
+    return Telemetry(tracer_provider, meter_provider, logger_provider)

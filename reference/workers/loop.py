@@ -1,0 +1,270 @@
+"""The shared worker loop: claim, handle, complete or fail; heartbeat; reap; reconnect.
+
+Reads top-down: tunables, the connection with backoff, one job's processing, the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from opentelemetry import metrics, propagate, trace
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+
+from reference.config import Settings
+from reference.jobqueue import (
+    FailOutcome,
+    Job,
+    JobType,
+    QueueClient,
+    QueueError,
+    QueueUnavailableError,
+    WorkerStatus,
+)
+from reference.telemetry import configure_telemetry
+from reference.workers.context import Handler, JobContext
+from reference.workers.lease import LeaseKeeper
+
+HEARTBEAT_INTERVAL = 15.0  # seconds between heartbeats (v_worker_status calls a worker stale at 90)
+REAP_INTERVAL = 60.0  # seconds between reap_stuck_jobs calls (also once at start)
+LOCK_TIMEOUT = timedelta(minutes=30)  # a lease not extended for this long is reaped
+LEASE_EXTEND_INTERVAL = 60.0  # seconds between extend_lock calls while a job runs
+RECONNECT_BACKOFF_FIRST = 0.5  # seconds before the first reconnect attempt
+RECONNECT_BACKOFF_MAX = 15.0  # seconds between reconnect attempts at most
+CONNECT_TIMEOUT = 5  # seconds for one connection attempt
+QUEUE_NAME = "ops.job_queue"
+
+logger = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+meter = metrics.get_meter(__name__)
+jobs_claimed = meter.create_counter("dragonfly.jobs.claimed", "{job}", "Jobs claimed")
+jobs_completed = meter.create_counter("dragonfly.jobs.completed", "{job}", "Jobs completed")
+jobs_failed = meter.create_counter("dragonfly.jobs.failed", "{job}", "Job failures (retried)")
+jobs_dead_lettered = meter.create_counter(
+    "dragonfly.jobs.dead_lettered", "{job}", "Jobs dead-lettered"
+)
+claim_duration = meter.create_histogram("dragonfly.job.claim.duration", "s", "claim call time")
+queue_wait = meter.create_histogram("dragonfly.job.queue_wait", "s", "claim time minus run_at")
+job_duration = meter.create_histogram("dragonfly.job.duration", "s", "handler time")
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What makes one worker: its name, job types, default poll interval and handlers."""
+
+    title: str  # as printed at start: "Ingest Processor"
+    worker_type: str  # heartbeat worker_type and service name suffix: "ingest_processor"
+    default_poll_interval: float  # seconds, when WORKER_POLL_INTERVAL is unset
+    handlers: Mapping[JobType, Handler]
+
+    @property
+    def job_types(self) -> list[JobType]:
+        return list(self.handlers)
+
+
+class Worker:
+    """One worker process's loop; `stop` is set by SIGTERM/SIGINT."""
+
+    def __init__(self, settings: Settings, spec: WorkerSpec, stop: threading.Event) -> None:
+        self.settings = settings
+        self.spec = spec
+        self.stop = stop
+        self.poll_interval = settings.worker_poll_interval or spec.default_poll_interval
+        self.worker_id = f"{spec.worker_type}-{socket.gethostname()}-{os.getpid()}"
+        self.worker_id += f"-{secrets.token_hex(2)}"
+        self.conn: psycopg.Connection[Any] | None = None
+        self.next_heartbeat = 0.0
+        self.next_reap = 0.0
+
+    # -- the connection -----------------------------------------------------------------
+    def connect(self) -> QueueClient | None:
+        """A queue client on a live connection, reconnecting with backoff; None once stopping."""
+        if self.conn is not None and not self.conn.closed and not self.conn.broken:
+            return QueueClient(self.conn)
+        delay = RECONNECT_BACKOFF_FIRST
+        while not self.stop.is_set():
+            try:
+                self.conn = psycopg.connect(
+                    self.settings.database_url,
+                    autocommit=True,
+                    connect_timeout=CONNECT_TIMEOUT,
+                    application_name=self.worker_id,
+                )
+                logger.info("connected to the database")
+                self.next_heartbeat = 0.0
+                return QueueClient(self.conn)
+            except psycopg.Error as error:
+                # The error text can quote the host but never the password; keep it short.
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else "error"
+                logger.warning("database unavailable (%s); retrying in %.1fs", reason, delay)
+                self.stop.wait(delay)
+                delay = min(delay * 2, RECONNECT_BACKOFF_MAX)
+        return None
+
+    def drop_connection(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.conn = None
+
+    # -- housekeeping ----------------------------------------------------------------------
+    def housekeeping(self, queue: QueueClient, status: WorkerStatus) -> None:
+        now = time.monotonic()
+        if now >= self.next_heartbeat:
+            queue.register_heartbeat(
+                self.worker_id, self.spec.worker_type, socket.gethostname(), status
+            )
+            self.next_heartbeat = now + HEARTBEAT_INTERVAL
+        if now >= self.next_reap:
+            for job in queue.reap_stuck_jobs(LOCK_TIMEOUT):
+                logger.warning(
+                    "reap_stuck_jobs: job %s (%s) -> %s", job.id, job.job_type, job.status
+                )
+            self.next_reap = now + REAP_INTERVAL
+
+    # -- one job ---------------------------------------------------------------------------
+    def handle(self, queue: QueueClient, job: Job) -> None:
+        """Run the job's handler in a `process` span linked to its enqueuer, then settle it."""
+        parent = propagate.extract(job.trace_context or {})
+        sender = trace.get_current_span(parent).get_span_context()
+        attributes: dict[str, str | int] = {
+            "messaging.system": "postgresql_queue",
+            "messaging.operation.name": "process",
+            "messaging.operation.type": "process",
+            "messaging.destination.name": QUEUE_NAME,
+            "messaging.message.id": str(job.id),
+            "messaging.consumer.group.name": self.spec.worker_type,
+            "dragonfly.job.type": job.job_type,
+            "dragonfly.job.attempt": job.attempts,
+        }
+        # Parent and link: one upload is one trace, and the link marks the hand-over.
+        links = [Link(sender)] if sender.is_valid else []
+        with tracer.start_as_current_span(
+            f"process {QUEUE_NAME}",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            links=links,
+            attributes=attributes,
+        ) as span:
+            started = time.monotonic()
+            handler = self.spec.handlers[JobType(job.job_type)]
+            context = JobContext(queue.conn, queue, self.worker_id, self.settings)
+            try:
+                with LeaseKeeper(
+                    self.settings.database_url, job.id, self.worker_id, LEASE_EXTEND_INTERVAL
+                ):
+                    handler(job, context)
+            except (QueueUnavailableError, psycopg.OperationalError):
+                raise  # the connection is gone: the loop reconnects and resumes the job
+            except Exception as error:  # a handler's failure must never end the worker
+                span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+                span.set_attribute("error.type", type(error).__name__)
+                self.fail(queue, job, error)
+                return
+            finally:
+                job_duration.record(time.monotonic() - started, {"job_type": job.job_type})
+            if queue.complete_job(job.id, self.worker_id):
+                jobs_completed.add(1, {"job_type": job.job_type})
+                logger.info("complete_job: %s (%s)", job.id, job.job_type)
+            else:
+                logger.warning("complete_job: lease on %s was lost; not completed", job.id)
+
+    def fail(self, queue: QueueClient, job: Job, error: Exception) -> None:
+        message = f"{type(error).__name__}: {error}"
+        outcome = queue.fail_job(job.id, self.worker_id, message)
+        counter = jobs_dead_lettered if outcome is FailOutcome.DEAD_LETTERED else jobs_failed
+        counter.add(1, {"job_type": job.job_type})
+        logger.error("fail_job: %s (%s) -> %s: %s", job.id, job.job_type, outcome, message)
+
+    def resume(self, queue: QueueClient, job: Job) -> bool:
+        """After a reconnect: is the job in hand still ours to finish?"""
+        current = queue.get_job(job.id)
+        return (
+            current is not None
+            and current.locked_by == self.worker_id
+            and (current.status == "processing")
+        )
+
+    # -- the loop ----------------------------------------------------------------------------
+    def run(self) -> int:
+        in_hand: Job | None = None
+        while not self.stop.is_set():
+            queue = self.connect()
+            if queue is None:
+                break
+            try:
+                if in_hand is not None and self.resume(queue, in_hand):
+                    logger.info("resuming job %s after reconnect", in_hand.id)
+                    self.handle(queue, in_hand)
+                in_hand = None
+                self.housekeeping(queue, WorkerStatus.IDLE)
+                started = time.monotonic()
+                jobs = queue.claim_pending_job(self.spec.job_types, self.worker_id)
+                claim_duration.record(time.monotonic() - started)
+                if not jobs:
+                    self.stop.wait(self.poll_interval)
+                    continue
+                in_hand = jobs[0]
+                self.record_claim(in_hand)
+                self.housekeeping(queue, WorkerStatus.BUSY)
+                self.handle(queue, in_hand)
+                in_hand = None
+            except (QueueUnavailableError, psycopg.OperationalError) as error:
+                logger.warning("lost the database connection: %s", type(error).__name__)
+                self.drop_connection()
+            except QueueError as error:
+                logger.error("queue error: %s", error)
+                self.stop.wait(self.poll_interval)
+        self.goodbye()
+        return 0
+
+    def record_claim(self, job: Job) -> None:
+        jobs_claimed.add(1, {"job_type": job.job_type})
+        wait = (datetime.now(UTC) - job.run_at).total_seconds()
+        queue_wait.record(max(wait, 0.0), {"job_type": job.job_type})
+        logger.info("claim_pending_job: %s (%s, attempt %d)", job.id, job.job_type, job.attempts)
+
+    def goodbye(self) -> None:
+        try:
+            if self.conn is not None and not self.conn.broken:
+                QueueClient(self.conn).register_heartbeat(
+                    self.worker_id, self.spec.worker_type, socket.gethostname(), "stopped"
+                )
+        except (QueueError, psycopg.Error):
+            pass  # the database is gone; v_worker_status will show the worker as stale
+        self.drop_connection()
+        logger.info("worker %s stopped", self.worker_id)
+
+
+def run_worker(settings: Settings, spec: WorkerSpec) -> int:
+    """Print the start lines, install signal handlers, run the loop until SIGTERM; exit code."""
+    telemetry = configure_telemetry(f"dragonfly-{spec.worker_type}", settings)
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        logger.info("%s received: finishing the job in hand, then exiting", name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    worker = Worker(settings, spec, stop)
+    print(f"🚀 Starting {spec.title} Worker (env={settings.environment.value})")
+    print(f"Poll interval: {worker.poll_interval}s")
+    print(f"Job types: {', '.join(spec.job_types)}", flush=True)
+    try:
+        return worker.run()
+    finally:
+        telemetry.shutdown()
+        sys.stdout.flush()
