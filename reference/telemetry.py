@@ -12,7 +12,9 @@ import logging
 import sys
 from dataclasses import dataclass
 
+from fastapi import FastAPI
 from opentelemetry import _logs, metrics, trace
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.logging import LoggingInstrumentor
 from opentelemetry.instrumentation.psycopg import PsycopgInstrumentor
 from opentelemetry.sdk._logs import LoggerProvider
@@ -132,3 +134,13 @@ def configure_telemetry(service_name: str, settings: Settings) -> Telemetry:
     # Before any connection or pool opens: the instrumentor wraps psycopg.connect.
     PsycopgInstrumentor().instrument(tracer_provider=tracer_provider, enable_commenter=False)
     return Telemetry(tracer_provider, meter_provider, logger_provider)
+
+
+def instrument_app(app: FastAPI) -> None:
+    """HTTP server spans and metrics for the API, without the noisy ASGI send/receive spans."""
+    FastAPIInstrumentor.instrument_app(
+        app,
+        tracer_provider=trace.get_tracer_provider(),
+        meter_provider=metrics.get_meter_provider(),
+        exclude_spans=["receive", "send"],
+    )
