@@ -1,46 +1,61 @@
-"""The `dragonfly-harness` command: run the stack's database, build the offline Postgres image."""
+"""The `dragonfly-harness` command: run the stack (and its demo), build the offline image."""
 
 from __future__ import annotations
 
 import argparse
-import signal
+import os
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 
-from harness.postgres.container import DEFAULT_IMAGE
-from harness.postgres.external import masked
-from harness.postgres.server import PostgresSourceError
-from harness.postgres.sources import PostgresSource, open_server
-from reference.db import MigrationError, apply_migrations
+from harness.demo import DEMO_CSV
+from harness.postgres.sources import PostgresSource
+from harness.stack_runner import UpOptions, run_up
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (0-65535; 0 picks a free one)")
+    return port
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dragonfly-harness", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     up = commands.add_parser(
-        "up", help="start Postgres (embedded by default), apply migrations, wait for Ctrl-C"
+        "up", help="Postgres (embedded by default), migrations, API and both workers; Ctrl-C stops"
     )
     up.add_argument(
         "--pg-source",
         type=PostgresSource,
         choices=list(PostgresSource),
-        default=PostgresSource.EMBEDDED,
-        help="where Postgres comes from (default: embedded)",
+        help="where Postgres comes from (default: external if DATABASE_URL is set, else embedded)",
     )
-    up.add_argument("--pg-url", help="external Postgres URL (with --pg-source external)")
-    up.add_argument("--pg-image", default=DEFAULT_IMAGE, help="image for --pg-source container")
+    up.add_argument("--pg-url", help="external Postgres URL (default: $DATABASE_URL)")
+    up.add_argument("--pg-image", help="image for --pg-source container (default postgres:18)")
+    up.add_argument("--pg-data-root", type=Path, help="folder for the embedded server's data")
     up.add_argument(
-        "--pg-data-root", type=Path, help="folder for the embedded server's data (default: temp)"
+        "--port",
+        type=_port,
+        default=_port(os.environ.get("PORT", "8888")),
+        help="API port (default: $PORT or 8888; 0 picks a free one)",
     )
     up.add_argument(
-        "--exit-after",
-        type=float,
-        metavar="SECONDS",
-        help="stop by itself after this many seconds (for scripted checks)",
+        "--state-dir",
+        type=Path,
+        default=Path(".dragonfly"),
+        help="where the database URL, API key and service logs are written (default .dragonfly)",
     )
+    up.add_argument("--exit-after", type=float, metavar="SECONDS", help="stop after SECONDS")
+    up.add_argument("--demo", action="store_true", help="upload a fixture CSV and follow it")
+    up.add_argument("--demo-csv", type=Path, default=DEMO_CSV, help="the CSV the demo uploads")
+    up.add_argument("--keep-running", action="store_true", help="after the demo, keep running")
+    bench = commands.add_parser(
+        "bench-ingest", help="time the Ingest Processor against a raw COPY of the same CSV"
+    )
+    bench.add_argument("--rows", type=int, default=100_000, help="rows in the generated CSV")
+    bench.add_argument("--repeat", type=int, default=3, help="interleaved runs of each path")
     image = commands.add_parser(
         "build-pg-image", help="build the local Postgres image offline (no registry needed)"
     )
@@ -48,62 +63,39 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _wait_for_stop(exit_after: float | None) -> None:
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame: FrameType | None) -> None:
-        print(f"\n{signal.Signals(signum).name} received: stopping", flush=True)
-        stop.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
-    stop.wait(exit_after)
-
-
-def run_up(args: argparse.Namespace) -> int:
-    try:
-        server = open_server(
-            args.pg_source, url=args.pg_url, image=args.pg_image, data_root=args.pg_data_root
-        )
-    except PostgresSourceError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    try:
-        applied = apply_migrations(server.conninfo)
-        print(f"postgres:   {server.description}")
-        # A server the harness started is a local throwaway: show how to connect to it.
-        # An external one holds a real password: show only where it is.
-        where = masked(server.conninfo) if server.source == "external" else server.conninfo
-        print(f"database:   {where}")
-        print(f"migrations: {len(applied)} applied now ({', '.join(m.name for m in applied)})")
-        print("ready: press Ctrl-C to stop", flush=True)
-        _wait_for_stop(args.exit_after)
-    except MigrationError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    finally:
-        server.stop()
-    print("stopped", flush=True)
-    return 0
-
-
-def run_build_image(args: argparse.Namespace) -> int:
+def run_build_image(tag: str | None) -> int:
     from harness.postgres import image  # noqa: PLC0415 - docker is needed only here
 
     try:
-        tag = image.build_local_postgres_image(args.tag or image.DEFAULT_LOCAL_IMAGE)
+        built = image.build_local_postgres_image(tag or image.DEFAULT_LOCAL_IMAGE)
     except image.ImageBuildError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(tag)
+    print(built)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "up":
-        return run_up(args)
-    return run_build_image(args)
+    if args.command == "build-pg-image":
+        return run_build_image(args.tag)
+    if args.command == "bench-ingest":
+        from harness.bench_ingest import run_benchmark  # noqa: PLC0415
+
+        return run_benchmark(args.rows, args.repeat)
+    options = UpOptions(
+        pg_source=args.pg_source,
+        pg_url=args.pg_url,
+        pg_image=args.pg_image,
+        pg_data_root=args.pg_data_root,
+        port=args.port,
+        state_dir=args.state_dir,
+        exit_after=args.exit_after,
+        demo=args.demo,
+        demo_csv=args.demo_csv,
+        keep_running=args.keep_running,
+    )
+    return run_up(options)
 
 
 if __name__ == "__main__":

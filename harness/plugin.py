@@ -11,9 +11,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from harness.otel_collector import OtlpCollector
 from harness.postgres.databases import TestDatabases
 from harness.postgres.server import PostgresServer, PostgresSourceError
 from harness.postgres.sources import PostgresSource, open_server
+from harness.processes import ReferenceStack
 from reference.jobqueue import QueueClient
 
 SOURCE_ENV = "DRAGONFLY_PG_SOURCE"
@@ -137,6 +139,44 @@ def db_conn(db_connect: Callable[..., psycopg.Connection[Any]]) -> psycopg.Conne
 def queue(db_conn: psycopg.Connection[Any]) -> QueueClient:
     """A queue client on this test's database."""
     return QueueClient(db_conn)
+
+
+@pytest.fixture
+def otel_collector() -> Iterator[OtlpCollector]:
+    """An OTLP/HTTP receiver on 127.0.0.1; what processes export to it stays in memory."""
+    collector = OtlpCollector()
+    try:
+        yield collector
+    finally:
+        collector.close()
+
+
+# Fast enough for tests to see spans and points within a second or two.
+STACK_TEST_ENV = {
+    "WORKER_POLL_INTERVAL": "0.2",
+    "OTEL_BSP_SCHEDULE_DELAY": "200",
+    "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+}
+
+
+@pytest.fixture
+def reference_stack(
+    database_url: str, otel_collector: OtlpCollector, tmp_path: Path
+) -> Iterator[ReferenceStack]:
+    """The reference API and workers as real processes on this test's database.
+
+    Nothing starts until the test calls `start_api()` / `start_worker("ingest")`; they export
+    telemetry to `otel_collector` and are stopped with SIGTERM afterwards.
+    """
+    stack = ReferenceStack(
+        database_url,
+        tmp_path / "services",
+        extra_env={**STACK_TEST_ENV, "OTEL_EXPORTER_OTLP_ENDPOINT": otel_collector.endpoint},
+    )
+    try:
+        yield stack
+    finally:
+        stack.stop()
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

@@ -32,7 +32,14 @@ class TestDatabases:
         self.prefix = f"dragonfly_{secrets.token_hex(4)}"
         self.template = f"{self.prefix}_template"
         self.times = CloneTimes()
-        self.admin = psycopg.connect(server.conninfo, autocommit=True)
+        self._admin: psycopg.Connection[object] | None = None
+
+    @property
+    def admin(self) -> psycopg.Connection[object]:
+        """The maintenance connection, opened again if a fault test restarted the server."""
+        if self._admin is None or self._admin.closed or self._admin.broken:
+            self._admin = psycopg.connect(self.server.conninfo, autocommit=True)
+        return self._admin
 
     def create_template(self) -> None:
         """Create the template database and apply every migration to it, once."""
@@ -75,4 +82,5 @@ class TestDatabases:
             )
             self.drop(self.template)
         finally:
-            self.admin.close()
+            if self._admin is not None:
+                self._admin.close()

@@ -201,4 +201,5 @@ def start_embedded(data_root: Path | None = None) -> PostgresServer:
         conninfo=server.conninfo(),
         description=f"embedded PostgreSQL on 127.0.0.1:{server.port}, started in {elapsed:.2f} s",
         _stop=server.destroy,
+        _process=server,
     )

@@ -1,0 +1,119 @@
+"""Benchmark: a generated CSV through the real Ingest Processor vs a raw COPY of the same file.
+
+Both run against the same embedded server in the same run, interleaved, so the ratio holds
+on a noisy shared machine even when the absolute figures drift.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from rich.console import Console
+from rich.table import Table
+
+from harness.csvgen import write_simplicity_csv
+from harness.postgres.embedded import start_embedded
+from harness.processes import ReferenceStack
+from harness.uploads import store_upload
+from reference.db import apply_migrations
+
+TARGET_RATIO = 0.3  # the issue's target: worker rows/s at least 0.3 of raw COPY rows/s
+BATCH_TIMEOUT = 600.0  # seconds one ingest may take before the benchmark gives up
+COPY_CHUNK = 1 << 20  # bytes per COPY write
+
+console = Console(highlight=False)
+
+
+@dataclass
+class Figures:
+    copy_seconds: list[float] = field(default_factory=list)
+    worker_seconds: list[float] = field(default_factory=list)
+
+
+def raw_copy_seconds(conn: psycopg.Connection[tuple[Any, ...]], csv_path: Path) -> float:
+    """COPY the file as it is into a bare table of text columns; the time it took."""
+    conn.execute("DROP TABLE IF EXISTS bench_raw_copy")
+    conn.execute(
+        "CREATE TABLE bench_raw_copy (case_number text, plaintiff text, defendant text, "
+        "judgment_amount text, filing_date text, county text)"
+    )
+    started = time.perf_counter()
+    statement = "COPY bench_raw_copy FROM STDIN (FORMAT csv, HEADER true)"
+    with (
+        csv_path.open("rb") as file,
+        conn.transaction(),
+        conn.cursor() as cursor,
+        cursor.copy(statement) as copy,
+    ):
+        while chunk := file.read(COPY_CHUNK):
+            copy.write(chunk)
+    return time.perf_counter() - started
+
+
+def worker_seconds(conn: psycopg.Connection[Any], csv_path: Path) -> tuple[float, int]:
+    """Store the file as an upload, let the running worker ingest it; (seconds, rows)."""
+    conn.execute("TRUNCATE public.judgments CASCADE")
+    batch_id, _job_id = store_upload(conn, csv_path)
+    deadline = time.monotonic() + BATCH_TIMEOUT
+    while time.monotonic() < deadline:
+        result = conn.execute(
+            "SELECT status::text, extract(epoch FROM finished_at - started_at), total_rows "
+            "FROM ops.ingest_batches WHERE id = %s",
+            (batch_id,),
+        ).fetchone()
+        if result and result[0] in ("completed", "failed"):
+            if result[0] != "completed":
+                raise RuntimeError(f"batch {batch_id} failed")
+            return float(result[1]), int(result[2])
+        time.sleep(0.05)
+    raise RuntimeError(f"batch {batch_id} did not finish within {BATCH_TIMEOUT:.0f}s")
+
+
+def run_benchmark(rows: int, repeat: int) -> int:
+    """Print rows/s for raw COPY and the worker, and their ratio; exit 1 below the target."""
+    server = start_embedded()
+    workdir = Path(tempfile.mkdtemp(prefix="dragonfly-bench-"))
+    stack = ReferenceStack(
+        server.conninfo, workdir / "logs", extra_env={"WORKER_POLL_INTERVAL": "0.05"}
+    )
+    try:
+        apply_migrations(server.conninfo)
+        csv_path = write_simplicity_csv(workdir / "bench.csv", rows)
+        size_mb = csv_path.stat().st_size / 1e6
+        console.print(f"{rows:,} rows, {size_mb:.1f} MB; {server.description}")
+        stack.start_worker("ingest")
+        figures = Figures()
+        with psycopg.connect(server.conninfo, autocommit=True) as conn:
+            for _ in range(repeat):  # interleaved, so drift hits both alike
+                figures.copy_seconds.append(raw_copy_seconds(conn, csv_path))
+                seconds, ingested = worker_seconds(conn, csv_path)
+                figures.worker_seconds.append(seconds)
+                if ingested != rows:
+                    raise RuntimeError(f"the worker saw {ingested} rows, expected {rows}")
+        return _report(rows, figures)
+    finally:
+        stack.stop()
+        server.stop()
+
+
+def _report(rows: int, figures: Figures) -> int:
+    copy_rate = rows / statistics.median(figures.copy_seconds)
+    worker_rate = rows / statistics.median(figures.worker_seconds)
+    ratio = worker_rate / copy_rate
+    table = Table(title=f"ingest of {rows:,} rows (median of {len(figures.copy_seconds)})")
+    for column in ("path", "runs (s)", "rows/s"):
+        table.add_column(column)
+    runs = ", ".join(f"{s:.2f}" for s in figures.copy_seconds)
+    table.add_row("raw COPY into a bare table", runs, f"{copy_rate:,.0f}")
+    runs = ", ".join(f"{s:.2f}" for s in figures.worker_seconds)
+    table.add_row("Ingest Processor worker", runs, f"{worker_rate:,.0f}")
+    console.print(table)
+    verdict = "meets" if ratio >= TARGET_RATIO else "MISSES"
+    console.print(f"ratio worker/COPY: {ratio:.2f} ({verdict} the target {TARGET_RATIO})")
+    return 0 if ratio >= TARGET_RATIO else 1

@@ -1,0 +1,107 @@
+"""The demo: upload a fixture CSV through the API, then follow it to plans and packets."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from harness.processes import ReferenceStack
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "csv"
+DEMO_CSV = FIXTURES / "simplicity_bad_rows.csv"
+WAIT_TIMEOUT = 120.0  # seconds for the batch, then for the enforcement jobs
+POLL = 0.25  # seconds
+
+
+class DemoError(RuntimeError):
+    """A demo step did not finish as expected; the message says which and why."""
+
+
+@dataclass
+class DemoResult:
+    batch: dict[str, Any]
+    strategies: dict[str, int] = field(default_factory=dict)
+    packets: int = 0
+    total_fees: str = "0.00"
+    jobs_by_status: dict[str, int] = field(default_factory=dict)
+
+
+def _wait(what: str, check: Any) -> Any:
+    deadline = time.monotonic() + WAIT_TIMEOUT
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(POLL)
+    raise DemoError(f"timed out after {WAIT_TIMEOUT:.0f}s waiting for {what}")
+
+
+def _upload(client: httpx.Client, csv_path: Path) -> str:
+    response = client.post(
+        "/api/v1/intake/upload",
+        files={"file": (csv_path.name, csv_path.read_bytes(), "text/csv")},
+    )
+    if response.status_code != 202:
+        raise DemoError(f"upload answered {response.status_code}: {response.text}")
+    return str(response.json()["batch_id"])
+
+
+def _finished_batch(client: httpx.Client, batch_id: str) -> dict[str, Any] | None:
+    batch: dict[str, Any] = client.get(f"/api/v1/intake/batches/{batch_id}").json()
+    return batch if batch.get("status") in ("completed", "failed") else None
+
+
+def run_demo(stack: ReferenceStack, csv_path: Path = DEMO_CSV) -> DemoResult:
+    """Upload, wait for the batch, ask for a strategy per judgment, wait for the packets."""
+    with stack.client() as client, psycopg.connect(stack.database_url) as conn:
+        batch_id = _upload(client, csv_path)
+        batch = _wait(f"batch {batch_id}", lambda: _finished_batch(client, batch_id))
+        if batch["status"] != "completed":
+            raise DemoError(f"batch {batch_id} ended {batch['status']}: {batch}")
+        judgments = [
+            str(row[0])
+            for row in conn.execute(
+                "SELECT id FROM public.judgments WHERE source_batch_id = %s", (batch_id,)
+            )
+        ]
+        for judgment_id in judgments:
+            response = client.post(
+                "/api/v1/enforcement/strategy", json={"judgment_id": judgment_id}
+            )
+            if response.status_code != 202:
+                raise DemoError(
+                    f"strategy request answered {response.status_code}: {response.text}"
+                )
+
+        def packets_ready() -> bool:
+            row = conn.execute(
+                "SELECT count(*) FROM enforcement.draft_packets WHERE judgment_id = ANY(%s)",
+                (judgments,),
+            ).fetchone()
+            return row is not None and row[0] == len(judgments)
+
+        _wait("a draft packet for every judgment", packets_ready)
+        result = DemoResult(batch=batch)
+        for strategy, count in conn.execute(
+            "SELECT strategy::text, count(*) FROM enforcement.plans "
+            "WHERE judgment_id = ANY(%s) GROUP BY 1 ORDER BY 1",
+            (judgments,),
+        ):
+            result.strategies[strategy] = count
+        row = conn.execute(
+            "SELECT count(*), coalesce(sum(total_fees), 0)::text FROM enforcement.draft_packets "
+            "WHERE judgment_id = ANY(%s)",
+            (judgments,),
+        ).fetchone()
+        assert row is not None
+        result.packets, result.total_fees = row
+        for status, count in conn.execute(
+            "SELECT status::text, count(*) FROM ops.job_queue GROUP BY 1 ORDER BY 1"
+        ):
+            result.jobs_by_status[status] = count
+    return result

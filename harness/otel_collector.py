@@ -1,0 +1,211 @@
+"""A real OTLP/HTTP receiver on 127.0.0.1 that keeps what processes export, in memory.
+
+The reference services run as separate processes, so an in-memory exporter in the test
+process cannot see their spans; they export over OTLP/HTTP (protobuf) to this receiver
+instead, and tests read the decoded spans, metric points and log records from it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+)
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+SPAN_KINDS = {
+    0: "UNSPECIFIED",
+    1: "INTERNAL",
+    2: "SERVER",
+    3: "CLIENT",
+    4: "PRODUCER",
+    5: "CONSUMER",
+}
+
+
+def _value(value: AnyValue) -> Any:
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind else None
+
+
+def _attributes(pairs: Iterable[KeyValue]) -> dict[str, Any]:
+    return {pair.key: _value(pair.value) for pair in pairs}
+
+
+@dataclass(frozen=True)
+class CollectedSpan:
+    service: str
+    name: str
+    kind: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str  # "" for a root span
+    attributes: dict[str, Any]
+    links: tuple[tuple[str, str], ...]  # (trace_id, span_id) of each link
+    status_code: int  # 0 unset, 1 ok, 2 error
+
+
+@dataclass(frozen=True)
+class CollectedLog:
+    service: str
+    body: str
+    severity: str
+    trace_id: str
+    span_id: str
+
+
+@dataclass
+class Collected:
+    spans: list[CollectedSpan] = field(default_factory=list)
+    logs: list[CollectedLog] = field(default_factory=list)
+    metric_points: list[tuple[str, str, dict[str, Any], float]] = field(default_factory=list)
+
+
+def _service(resource_attributes: Iterable[KeyValue]) -> str:
+    return str(_attributes(resource_attributes).get("service.name", ""))
+
+
+def _decode_traces(body: bytes, into: Collected) -> None:
+    request = ExportTraceServiceRequest.FromString(body)
+    for resource_spans in request.resource_spans:
+        service = _service(resource_spans.resource.attributes)
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                into.spans.append(
+                    CollectedSpan(
+                        service=service,
+                        name=span.name,
+                        kind=SPAN_KINDS.get(span.kind, str(span.kind)),
+                        trace_id=span.trace_id.hex(),
+                        span_id=span.span_id.hex(),
+                        parent_span_id=span.parent_span_id.hex(),
+                        attributes=_attributes(span.attributes),
+                        links=tuple(
+                            (link.trace_id.hex(), link.span_id.hex()) for link in span.links
+                        ),
+                        status_code=span.status.code,
+                    )
+                )
+
+
+def _decode_logs(body: bytes, into: Collected) -> None:
+    request = ExportLogsServiceRequest.FromString(body)
+    for resource_logs in request.resource_logs:
+        service = _service(resource_logs.resource.attributes)
+        for scope_logs in resource_logs.scope_logs:
+            for record in scope_logs.log_records:
+                into.logs.append(
+                    CollectedLog(
+                        service=service,
+                        body=str(_value(record.body)),
+                        severity=record.severity_text,
+                        trace_id=record.trace_id.hex(),
+                        span_id=record.span_id.hex(),
+                    )
+                )
+
+
+def _decode_metrics(body: bytes, into: Collected) -> None:
+    request = ExportMetricsServiceRequest.FromString(body)
+    for resource_metrics in request.resource_metrics:
+        service = _service(resource_metrics.resource.attributes)
+        for scope_metrics in resource_metrics.scope_metrics:
+            for metric in scope_metrics.metrics:
+                kind = metric.WhichOneof("data")
+                for point in getattr(metric, kind).data_points:
+                    value = (
+                        point.count
+                        if kind in ("histogram", "exponential_histogram")
+                        else getattr(point, point.WhichOneof("value"))
+                    )
+                    attributes = _attributes(point.attributes)
+                    into.metric_points.append((service, metric.name, attributes, float(value)))
+
+
+DECODERS: dict[str, Callable[[bytes, Collected], None]] = {
+    "/v1/traces": _decode_traces,
+    "/v1/logs": _decode_logs,
+    "/v1/metrics": _decode_metrics,
+}
+
+
+class OtlpCollector:
+    """Receives OTLP/HTTP protobuf exports on 127.0.0.1:<free port> until closed."""
+
+    def __init__(self) -> None:
+        self.collected = Collected()
+        self.lock = threading.Lock()
+        collector = self
+
+        class Receiver(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                decode = DECODERS.get(self.path)
+                try:
+                    if decode is None:
+                        raise DecodeError(f"unknown OTLP path {self.path}")
+                    with collector.lock:
+                        decode(body, collector.collected)
+                except DecodeError:
+                    self.send_response(400)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # keep test output clean
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def endpoint(self) -> str:
+        """The OTLP/HTTP base URL (for OTEL_EXPORTER_OTLP_ENDPOINT)."""
+        host, port = self.server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def spans(self) -> list[CollectedSpan]:
+        with self.lock:
+            return list(self.collected.spans)
+
+    def logs(self) -> list[CollectedLog]:
+        with self.lock:
+            return list(self.collected.logs)
+
+    def metric_points(self) -> list[tuple[str, str, dict[str, Any], float]]:
+        with self.lock:
+            return list(self.collected.metric_points)
+
+    def wait_for_spans(
+        self, predicate: Callable[[list[CollectedSpan]], bool], timeout: float = 20.0
+    ) -> list[CollectedSpan]:
+        """The spans once `predicate` holds for them; AssertionError after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            spans = self.spans()
+            if predicate(spans):
+                return spans
+            time.sleep(0.1)
+        names = sorted({f"{span.service}:{span.name}" for span in self.spans()})
+        raise AssertionError(f"spans never matched within {timeout}s; got {names}")
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()

@@ -1,0 +1,160 @@
+"""The reference API and workers as real OS processes, started with the seed's commands."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+READY_TIMEOUT = 60.0  # seconds for a service to come up
+STOP_TIMEOUT = 30.0  # seconds a service gets to finish its job in hand after SIGTERM
+# The seed's start commands (infra-notes.md), with this project's package names.
+API_COMMAND = ("-m", "reference.api")
+WORKER_COMMANDS = {
+    "ingest": ("-m", "reference.workers.ingest_processor"),
+    "enforcement": ("-m", "reference.workers.enforcement_engine"),
+}
+# Variables a service may inherit from the harness; configuration is passed explicitly.
+INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def service_environment(overrides: Mapping[str, str]) -> dict[str, str]:
+    """A clean environment: a few inherited basics, unbuffered output, then `overrides`."""
+    env = {name: os.environ[name] for name in INHERITED if name in os.environ}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(overrides)
+    return env
+
+
+@dataclass
+class ServiceProcess:
+    """One running service; stdout and stderr go to files so nothing blocks on a full pipe."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    stdout_path: Path
+    stderr_path: Path
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def wait_for_output(self, pattern: str, timeout: float = READY_TIMEOUT) -> re.Match[str]:
+        """The first match of `pattern` in stdout+stderr; RuntimeError if it exits or times out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            match = re.search(pattern, self.stdout() + self.stderr(), flags=re.MULTILINE)
+            if match:
+                return match
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(
+            f"{self.name} did not print {pattern!r} (exit code {self.process.poll()}):\n"
+            f"{self.stdout()[-2000:]}\n{self.stderr()[-3000:]}"
+        )
+
+    def signal(self, signum: signal.Signals) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> int:
+        """SIGTERM, wait for a clean exit, SIGKILL after `timeout`; returns the exit code."""
+        self.signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+def start_service(
+    name: str, command: tuple[str, ...], env: dict[str, str], log_dir: Path
+) -> ServiceProcess:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stdout_path, stderr_path = log_dir / f"{name}.stdout", log_dir / f"{name}.stderr"
+    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, *command], env=env, stdout=stdout, stderr=stderr
+        )
+    return ServiceProcess(name, process, stdout_path, stderr_path)
+
+
+@dataclass
+class ReferenceStack:
+    """The API and workers on one database; start what a test needs, stop all at the end."""
+
+    database_url: str
+    log_dir: Path
+    api_key: str = "harness-api-key"
+    extra_env: dict[str, str] = field(default_factory=dict)
+    services: dict[str, ServiceProcess] = field(default_factory=dict)
+    api_port: int = 0
+
+    def environment(self) -> dict[str, str]:
+        return service_environment(
+            {
+                "DATABASE_URL": self.database_url,
+                "DRAGONFLY_API_KEY": self.api_key,
+                "ENVIRONMENT": "dev",
+                **self.extra_env,
+            }
+        )
+
+    def start_api(self, port: int | None = None) -> ServiceProcess:
+        self.api_port = port or free_port()
+        env = {**self.environment(), "PORT": str(self.api_port)}
+        api = start_service("api", API_COMMAND, env, self.log_dir)
+        self.services["api"] = api
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if api.process.poll() is not None:
+                break
+            try:
+                if httpx.get(f"{self.api_url}/health", timeout=1.0).status_code == 200:
+                    return api
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"the API did not become healthy:\n{api.stderr()[-3000:]}")
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def start_worker(self, kind: str, **env: str) -> ServiceProcess:
+        """Start the "ingest" or "enforcement" worker and wait for its start lines."""
+        worker = start_service(
+            kind, WORKER_COMMANDS[kind], {**self.environment(), **env}, self.log_dir
+        )
+        self.services[kind] = worker
+        worker.wait_for_output(r"^Job types: .+$")
+        return worker
+
+    def client(self) -> httpx.Client:
+        """An HTTP client for the API that sends the API key."""
+        return httpx.Client(
+            base_url=self.api_url, headers={"X-DRAGONFLY-API-KEY": self.api_key}, timeout=30.0
+        )
+
+    def stop(self) -> dict[str, int]:
+        """Stop every service (workers first, so the API outlives their last requests)."""
+        order = sorted(self.services, key=lambda name: name == "api")
+        return {name: self.services[name].stop() for name in order}

@@ -1,0 +1,48 @@
+-- name: get_judgment
+-- The judgment a plan or packet is for; no row when it does not exist.
+SELECT case_number, plaintiff, defendant, judgment_amount, county
+FROM public.judgments
+WHERE id = %(judgment_id)s;
+
+-- name: get_debtor_profile
+-- What is known about the judgment's debtor (DebtorFacts' columns); no row when nothing is.
+SELECT employer_name, employer_address, has_bank_account, bank_name,
+       bank_account_benefits_only, owns_home, property_address
+FROM public.debtor_profiles
+WHERE judgment_id = %(judgment_id)s;
+
+-- name: upsert_plan
+-- One plan per judgment. updated_at moves only when the decision changes, so it doubles as the
+-- plan's revision: the drafting job's idempotency key carries it, and a re-run enqueues nothing.
+INSERT INTO enforcement.plans AS plan (judgment_id, strategy, reason)
+VALUES (%(judgment_id)s, %(strategy)s::enforcement.strategy, %(reason)s)
+ON CONFLICT (judgment_id) DO UPDATE
+SET strategy = excluded.strategy,
+    reason = excluded.reason,
+    updated_at = CASE
+        WHEN (plan.strategy, plan.reason) IS DISTINCT FROM (excluded.strategy, excluded.reason)
+        THEN now()
+        ELSE plan.updated_at
+    END
+RETURNING plan.id, (extract(epoch FROM plan.updated_at) * 1000000)::bigint AS revision;
+
+-- name: get_plan_for_drafting
+-- The judgment's plan, share-locked so a concurrent strategy change waits until the packet
+-- matching this plan is stored (the drafting job that change enqueued then redrafts).
+SELECT id, strategy
+FROM enforcement.plans
+WHERE judgment_id = %(judgment_id)s
+FOR SHARE;
+
+-- name: upsert_draft_packet
+-- One packet per plan; drafting again replaces its documents and fees.
+INSERT INTO enforcement.draft_packets AS packet
+    (plan_id, judgment_id, strategy, documents, total_fees)
+VALUES (%(plan_id)s, %(judgment_id)s, %(strategy)s::enforcement.strategy, %(documents)s,
+        %(total_fees)s)
+ON CONFLICT (plan_id) DO UPDATE
+SET strategy = excluded.strategy,
+    documents = excluded.documents,
+    total_fees = excluded.total_fees,
+    updated_at = now()
+RETURNING packet.id;

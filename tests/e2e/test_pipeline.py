@@ -1,0 +1,142 @@
+"""One CSV upload through real processes: API → queue → Ingest Processor → Enforcement Engine."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from harness.demo import FIXTURES
+from harness.otel_collector import CollectedSpan, OtlpCollector
+from harness.processes import ReferenceStack
+
+BAD_ROWS_CSV = FIXTURES / "simplicity_bad_rows.csv"
+API_SERVICE = "dragonfly-api"
+INGEST_SERVICE = "dragonfly-ingest_processor"
+
+
+def wait_until(what: str, check: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def upload(client: httpx.Client, path: Path) -> dict[str, Any]:
+    response = client.post(
+        "/api/v1/intake/upload", files={"file": (path.name, path.read_bytes(), "text/csv")}
+    )
+    assert response.status_code == 202, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def finished_batch(client: httpx.Client, batch_id: str) -> dict[str, Any] | None:
+    batch: dict[str, Any] = client.get(f"/api/v1/intake/batches/{batch_id}").json()
+    return batch if batch["status"] in ("completed", "failed") else None
+
+
+def test_an_upload_becomes_judgments_plans_and_packets(
+    reference_stack: ReferenceStack, db_conn: psycopg.Connection[Any]
+) -> None:
+    reference_stack.start_api()
+    reference_stack.start_worker("ingest")
+    reference_stack.start_worker("enforcement")
+    with reference_stack.client() as client:
+        accepted = upload(client, BAD_ROWS_CSV)
+        batch = wait_until("the batch", lambda: finished_batch(client, accepted["batch_id"]))
+
+        assert batch["status"] == "completed"
+        assert batch["total_rows"] == batch["valid_rows"] + batch["invalid_rows"]
+        assert batch["valid_rows"] > 0
+        assert batch["invalid_rows"] > 0
+        errors = client.get(f"/api/v1/intake/batches/{accepted['batch_id']}/errors").json()
+        rows_with_errors = {error["row_number"] for error in errors["errors"]}
+        assert len(rows_with_errors) == batch["invalid_rows"]
+        assert all(error["message"] for error in errors["errors"])
+
+        judgments = [
+            str(row[0])
+            for row in db_conn.execute(
+                "SELECT id FROM public.judgments WHERE source_batch_id = %s",
+                (accepted["batch_id"],),
+            )
+        ]
+        assert len(judgments) == batch["valid_rows"]
+        jobs = []
+        for judgment_id in judgments:
+            response = client.post(
+                "/api/v1/enforcement/strategy", json={"judgment_id": judgment_id}
+            )
+            assert response.status_code == 202, response.text
+            jobs.append(response.json()["job_id"])
+
+        def all_done() -> bool:
+            row = db_conn.execute(
+                "SELECT count(*) FILTER (WHERE status = 'completed'), count(*) "
+                "FROM ops.job_queue "
+                "WHERE job_type IN ('enforcement_strategy', 'enforcement_drafting')"
+            ).fetchone()
+            return row is not None and row[0] == row[1] == 2 * len(judgments)
+
+        wait_until("the strategy and drafting jobs", all_done)
+        for job_id in jobs:
+            assert client.get(f"/api/v1/jobs/{job_id}").json()["status"] == "completed"
+
+    row = db_conn.execute(
+        "SELECT count(DISTINCT p.judgment_id), count(d.id), min(d.total_fees) "
+        "FROM enforcement.plans AS p JOIN enforcement.draft_packets AS d ON d.plan_id = p.id "
+        "WHERE p.judgment_id = ANY(%s::uuid[])",
+        (judgments,),
+    ).fetchone()
+    assert row is not None
+    assert row[0] == row[1] == len(judgments)
+    assert row[2] > 0
+    assert reference_stack.stop() == {"ingest": 0, "enforcement": 0, "api": 0}
+
+
+def _one(spans: list[CollectedSpan], **match: str) -> CollectedSpan:
+    found = [s for s in spans if all(getattr(s, key) == value for key, value in match.items())]
+    assert len(found) == 1, (match, [(s.service, s.name) for s in spans])
+    return found[0]
+
+
+def test_one_upload_is_one_trace_from_request_to_sql(
+    reference_stack: ReferenceStack, otel_collector: OtlpCollector
+) -> None:
+    reference_stack.start_api()
+    ingest = reference_stack.start_worker("ingest")
+    with reference_stack.client() as client:
+        accepted = upload(client, BAD_ROWS_CSV)
+        wait_until("the batch", lambda: finished_batch(client, accepted["batch_id"]))
+
+    def has_process_span(spans: list[CollectedSpan]) -> bool:
+        return any(s.name == "process ops.job_queue" for s in spans)
+
+    spans = otel_collector.wait_for_spans(has_process_span)
+    request = _one(spans, service=API_SERVICE, kind="SERVER", name="POST /api/v1/intake/upload")
+    trace = [s for s in spans if s.trace_id == request.trace_id]
+    send = _one(trace, name="send ops.job_queue", kind="PRODUCER")
+    process = _one(trace, name="process ops.job_queue", kind="CONSUMER", service=INGEST_SERVICE)
+
+    assert send.service == API_SERVICE
+    assert send.attributes["messaging.message.id"] == accepted["job_id"]
+    assert process.attributes["messaging.message.id"] == accepted["job_id"]
+    assert process.parent_span_id == send.span_id
+    assert (send.trace_id, send.span_id) in process.links
+    by_id = {s.span_id: s for s in trace}
+    ancestor = send
+    while ancestor.parent_span_id:  # the send span descends from the HTTP request
+        ancestor = by_id[ancestor.parent_span_id]
+    assert ancestor == request
+    database = [s for s in trace if s.kind == "CLIENT" and "db.system" in s.attributes]
+    assert {s.service for s in database} == {API_SERVICE, INGEST_SERVICE}
+    handler_spans = [s for s in trace if s.parent_span_id == process.span_id]
+    assert handler_spans, "the handler's stages are spans under process"
+    # Log records carry the ids: the worker's line about this job names the trace.
+    assert f"trace_id={request.trace_id}" in ingest.stderr()
