@@ -36,18 +36,27 @@ class TestDatabases:
 
     @property
     def admin(self) -> psycopg.Connection[object]:
-        """The maintenance connection, opened again if a fault test restarted the server."""
+        """The maintenance connection (autocommit)."""
         if self._admin is None or self._admin.closed or self._admin.broken:
             self._admin = psycopg.connect(self.server.conninfo, autocommit=True)
         return self._admin
 
+    def _execute(self, statement: sql.Composed) -> None:
+        try:
+            self.admin.execute(statement)
+        except psycopg.OperationalError:
+            # A fault test restarted the server under the session: reconnect, once.
+            if self._admin is not None:
+                self._admin.close()
+            self.admin.execute(statement)
+
     def create_template(self) -> None:
         """Create the template database and apply every migration to it, once."""
         started = time.monotonic()
-        self.admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.template)))
+        self._execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.template)))
         apply_migrations(self.server.conninfo_for(self.template))
         # No connections to a template: CREATE DATABASE ... TEMPLATE fails while one is open.
-        self.admin.execute(
+        self._execute(
             sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(
                 sql.Identifier(self.template)
             )
@@ -58,7 +67,7 @@ class TestDatabases:
         """A new database cloned from the template; returns its name."""
         name = f"{self.prefix}_{secrets.token_hex(6)}"
         started = time.monotonic()
-        self.admin.execute(
+        self._execute(
             sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
                 sql.Identifier(name), sql.Identifier(self.template)
             )
@@ -68,14 +77,14 @@ class TestDatabases:
 
     def drop(self, name: str) -> None:
         """Drop a database, disconnecting whatever still uses it."""
-        self.admin.execute(
+        self._execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
         )
 
     def close(self) -> None:
         """Drop the template and close the admin connection."""
         try:
-            self.admin.execute(
+            self._execute(
                 sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE false").format(
                     sql.Identifier(self.template)
                 )

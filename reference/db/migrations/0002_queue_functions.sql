@@ -127,7 +127,9 @@ BEGIN
             FROM ops.job_queue AS q
             WHERE q.status = 'pending'
               AND q.job_type = wanted.job_type
-              AND q.run_at <= now()
+              -- statement_timestamp(), not now(): inside a longer transaction now() is the
+              -- transaction's start, and jobs that fell due since would be passed over.
+              AND q.run_at <= statement_timestamp()
             ORDER BY q.priority DESC, q.run_at, q.id
             LIMIT claim_pending_job.batch_size
             FOR UPDATE SKIP LOCKED

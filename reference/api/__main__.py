@@ -1,0 +1,35 @@
+"""`python -m reference.api`: the API on 0.0.0.0:$PORT (Railway), logs on standard logging."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+import uvicorn
+
+from reference.api import create_app
+from reference.api.health import SERVICE_NAME
+from reference.config import load_settings_or_exit
+from reference.telemetry import configure_telemetry
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    """Exit 0: uvicorn re-raises the signal it shut down on, after a graceful shutdown."""
+    raise SystemExit(0)
+
+
+def main() -> None:
+    settings = load_settings_or_exit()
+    telemetry = configure_telemetry(SERVICE_NAME, settings)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _exit_cleanly)
+    try:
+        # log_config=None: uvicorn's error and access logs go through the root logger that
+        # configure_telemetry set up, so their records carry trace ids.
+        uvicorn.run(create_app(settings), host="0.0.0.0", port=settings.port, log_config=None)  # noqa: S104
+    finally:
+        telemetry.shutdown()  # flush spans, metrics and logs before exit
+
+
+if __name__ == "__main__":
+    main()

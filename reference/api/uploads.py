@@ -1,0 +1,174 @@
+"""Read the `file` part of a multipart upload, bounded, and check that it is a usable CSV."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import Request
+
+from reference.api.errors import ApiError
+from reference.simplicity import HeaderError, map_header
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
+
+FORM_OVERHEAD = 64 * 1024  # bytes of multipart framing and other fields allowed beyond the file
+CSV_CONTENT_TYPES = frozenset(
+    {"text/csv", "application/vnd.ms-excel", "text/plain", "application/octet-stream"}
+)
+FIELD = "file"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_HOW_TO_SEND = "send the CSV as multipart/form-data in a field named file, e.g. curl -F file=@x.csv"
+
+
+@dataclass
+class Upload:
+    """The file part: its name, declared type and bytes."""
+
+    filename: str = ""
+    content_type: str = ""
+    content: bytearray = field(default_factory=bytearray)
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        "too_large",
+        f"the file is larger than the upload limit of {limit} bytes: split it into smaller "
+        "files (each with the header row), or raise MAX_UPLOAD_BYTES on the server",
+    )
+
+
+def _check_is_csv(upload: Upload) -> None:
+    kind = upload.content_type.split(";", 1)[0].strip().lower() or "text/plain"
+    if upload.filename.lower().endswith(".csv") and kind in CSV_CONTENT_TYPES:
+        return
+    name = repr(upload.filename) if upload.filename else "the file (sent without a filename)"
+    raise ApiError(
+        415,
+        "not_csv",
+        f"{name} (content type {kind}) is not a CSV file: upload a .csv file with content type "
+        "text/csv, e.g. the Simplicity export saved as CSV",
+    )
+
+
+class _FormReader:
+    """python-multipart callbacks that keep the first `file` part and drop other fields."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.upload: Upload | None = None
+        self._headers: dict[bytes, bytes] = {}
+        self._name, self._value = b"", b""
+        self._in_file = False
+
+    def on_part_begin(self) -> None:
+        self._headers, self._in_file = {}, False
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._name += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self._headers[self._name.strip().lower()] = self._value.strip()
+        self._name, self._value = b"", b""
+
+    def on_headers_finished(self) -> None:
+        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        if options.get(b"name") != FIELD.encode():
+            return
+        if self.upload is not None:
+            raise ApiError(
+                400, "multiple_files", f"the form has more than one file field: {_HOW_TO_SEND}"
+            )
+        raw_name = options.get(b"filename", b"").decode("utf-8", "replace")
+        name = _CONTROL.sub("", raw_name.replace("\\", "/").rsplit("/", 1)[-1])
+        content_type = self._headers.get(b"content-type", b"").decode("latin-1")
+        self.upload = Upload(filename=name[:255], content_type=content_type)
+        self._in_file = True
+        _check_is_csv(self.upload)
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._in_file and self.upload is not None:
+            if len(self.upload.content) + end - start > self.limit:
+                raise too_large(self.limit)
+            self.upload.content += data[start:end]
+
+    def callbacks(self) -> MultipartCallbacks:
+        return {
+            "on_part_begin": self.on_part_begin,
+            "on_header_field": self.on_header_field,
+            "on_header_value": self.on_header_value,
+            "on_header_end": self.on_header_end,
+            "on_headers_finished": self.on_headers_finished,
+            "on_part_data": self.on_part_data,
+        }
+
+
+async def read_upload(request: Request, limit: int) -> Upload:
+    """Stream the request body into the `file` part; stop at the first problem."""
+    kind, options = parse_options_header(request.headers.get("content-type"))
+    if kind != b"multipart/form-data" or not options.get(b"boundary"):
+        raise ApiError(
+            415, "not_multipart", f"the request is not multipart/form-data: {_HOW_TO_SEND}"
+        )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
+        raise too_large(limit)
+    reader = _FormReader(limit)
+    parser = MultipartParser(options[b"boundary"], reader.callbacks())
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit + FORM_OVERHEAD:
+                raise too_large(limit)
+            parser.write(chunk)
+        parser.finalize()
+    except MultipartParseError:
+        raise ApiError(
+            400, "malformed_multipart", f"the multipart body is malformed: {_HOW_TO_SEND}"
+        ) from None
+    if reader.upload is None:
+        raise ApiError(400, "missing_file", f"the form has no field named file: {_HOW_TO_SEND}")
+    return reader.upload
+
+
+def _decode(content: bytes) -> str:
+    try:
+        return content.decode("utf-8").removeprefix("\ufeff")  # a UTF-8 BOM is fine
+    except UnicodeDecodeError as error:
+        line = content.count(b"\n", 0, error.start) + 1
+        raise ApiError(
+            400,
+            "not_utf8",
+            f"the file is not UTF-8: byte 0x{content[error.start]:02x} at offset {error.start} "
+            f"(line {line}) is not valid UTF-8; save the file as 'CSV UTF-8' and upload it again",
+        ) from None
+
+
+def check_csv(content: bytes) -> None:
+    """Raise the ApiError for an empty, non-UTF-8 or header-less CSV; return if it is usable."""
+    if not content.removeprefix(codecs.BOM_UTF8).strip():
+        raise ApiError(400, "empty_file", "the file is empty: upload a CSV with a header row")
+    records = csv.reader(io.StringIO(_decode(content)), strict=False)
+    try:
+        # Like the Ingest Processor: the header is the first row that is not blank.
+        header = next((row for row in records if any(field.strip() for field in row)), [])
+    except csv.Error as error:
+        raise ApiError(
+            400, "malformed_csv", f"the header row cannot be read as CSV ({error})"
+        ) from None
+    try:
+        map_header(header)
+    except HeaderError as error:
+        raise ApiError(400, "missing_columns", f"the header row is not usable: {error}") from None

@@ -1,0 +1,221 @@
+"""Streaming reader of "Simplicity" CSV uploads: bytes in chunks to blocks of COPY-ready rows.
+
+Nothing here touches the database; the Ingest Processor feeds it the upload's chunks and
+COPYs each block it yields into a staging table, where SQL validates the fields.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from operator import itemgetter
+
+from reference.simplicity import HeaderMapping, map_header
+
+BLOCK_ROWS = 20_000  # rows per yielded block: bounds memory, and each block is one COPY
+RAW_ROW_LIMIT = 1_000  # characters of a rejected row kept for the operator
+STAGED_COLUMNS = (
+    "case_number",
+    "plaintiff",
+    "defendant",
+    "judgment_amount",
+    "filing_date",
+    "county",
+)
+# Line ends as csv wants them kept: \r\n, \n or a lone \r (old Mac exports). Nothing else
+# splits a line, so a field may hold U+2028 and the like.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+\Z")
+# Characters str.splitlines also breaks at; a chunk without them takes that faster path.
+_OTHER_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+# COPY text format: these must be escaped inside a field.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_SPECIAL = re.compile(r"[\\\r]")
+_INVALID_BYTES = "dragonfly-nul"
+
+
+def _bytes_to_nul(error: UnicodeError) -> tuple[str, int]:
+    # Bytes that are not UTF-8 become NUL, which no valid text holds (Postgres refuses it),
+    # so their rows are rejected one by one instead of failing the whole file.
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return "\x00", error.end
+
+
+codecs.register_error(_INVALID_BYTES, _bytes_to_nul)
+
+
+class FileStructureError(ValueError):
+    """The file has no usable header row; the message says what to fix."""
+
+
+def _split_lines(text: str, end: int) -> list[str]:
+    if not any(char in text for char in _OTHER_BREAKS):
+        return text[:end].splitlines(keepends=True)
+    return _LINE.findall(text, 0, end)
+
+
+def iter_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """Decode UTF-8 chunks (BOM dropped, characters split across chunks joined) into lines."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors=_INVALID_BYTES)
+    pending = ""
+    for chunk in chunks:
+        text = pending + decoder.decode(chunk)
+        # A trailing \r may be the first half of \r\n: keep it for the next chunk.
+        settled = text[:-1] if text.endswith("\r") else text
+        cut = max(settled.rfind("\n"), settled.rfind("\r")) + 1
+        yield from _split_lines(text, cut)
+        pending = text[cut:]
+    pending += decoder.decode(b"", final=True)
+    yield from _split_lines(pending, len(pending))
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A row the parser could not stage; the message says what is wrong and how to fix it."""
+
+    row_number: int
+    error_code: str
+    message: str
+    raw_row: str | None
+
+
+@dataclass
+class Block:
+    """Up to BLOCK_ROWS rows as COPY text, and the rows rejected while reading them."""
+
+    copy_text: str = ""
+    staged: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def _raw(fields: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(fields)
+    return buffer.getvalue()[:RAW_ROW_LIMIT].replace("\x00", "\ufffd")
+
+
+def _is_blank(fields: list[str]) -> bool:
+    return not "".join(fields).strip()
+
+
+class SimplicityReader:
+    """Reads the header of a Simplicity CSV, then yields its data rows in blocks."""
+
+    def __init__(self, chunks: Iterable[bytes], block_rows: int | None = None) -> None:
+        self._records = csv.reader(iter_lines(chunks), strict=False)
+        self.block_rows = block_rows or BLOCK_ROWS
+        # Spreadsheet rows: the header is row 1 (later if blank lines precede it), and blank
+        # lines count though they are skipped, so a row number finds the row in Excel.
+        self.row_number = 0  # the last record read
+        self._mapping: HeaderMapping | None = None
+        self._width = 0
+
+    def header(self) -> HeaderMapping:
+        """Map the first non-blank row; FileStructureError or HeaderError when it is unusable."""
+        if self._mapping is not None:
+            return self._mapping
+        try:
+            for fields in self._records:
+                self.row_number += 1
+                if not _is_blank(fields):
+                    break
+            else:
+                raise FileStructureError(
+                    "the file has no header row: the first line must name the columns, "
+                    "e.g. Case Number,Plaintiff,Defendant,Judgment Amount,Filing Date,County"
+                )
+        except csv.Error as error:
+            raise FileStructureError(
+                f"row {self.row_number + 1} (the header) is not valid CSV ({error}); "
+                "check it for an unclosed double quote"
+            ) from None
+        self._mapping = map_header(fields)
+        self._width = len(fields)
+        return self._mapping
+
+    def copy_columns(self) -> tuple[str, ...]:
+        """The staging columns each COPY row fills, after row_number."""
+        positions = self.header().positions
+        return tuple(column for column in STAGED_COLUMNS if column in positions)
+
+    def blocks(self) -> Iterator[Block]:
+        """The data rows in blocks; each has its COPY text and its rejected rows."""
+        positions = self.header().positions
+        pick = itemgetter(*(positions[column] for column in self.copy_columns()))
+        width, strip, join = self._width, str.strip, "".join
+        rows: list[list[str]] = []
+        rejected: list[Rejected] = []
+        while True:
+            try:
+                # The hot loop: no per-field Python beyond strip; SQL validates the rest.
+                for fields in self._records:
+                    self.row_number += 1
+                    if len(fields) == width and join(fields).strip():
+                        rows.append([str(self.row_number), *map(strip, pick(fields))])
+                        if len(rows) >= self.block_rows:
+                            yield _block(rows, rejected)
+                            rows, rejected = [], []
+                    elif not _is_blank(fields):
+                        rejected.append(self._wrong_width(fields))
+                break
+            except csv.Error as error:
+                # With strict=False and lines split as above, the one error csv raises is
+                # a field over csv.field_size_limit(): an unclosed quote swallowing lines.
+                self.row_number += 1
+                rejected.append(
+                    Rejected(
+                        self.row_number,
+                        "field_too_long",
+                        f"The row cannot be read ({error}): a double quote is probably never "
+                        "closed; close it, or shorten the field",
+                        None,
+                    )
+                )
+        if rows or rejected:
+            yield _block(rows, rejected)
+
+    def _wrong_width(self, fields: list[str]) -> Rejected:
+        return Rejected(
+            self.row_number,
+            "wrong_column_count",
+            f"The row has {len(fields)} fields but the header has {self._width}: quote fields "
+            "that contain commas, and keep one field per header column",
+            _raw(fields),
+        )
+
+
+def _block(rows: list[list[str]], rejected: list[Rejected]) -> Block:
+    text = _copy_text(rows)
+    if "\x00" in text:  # rare: only then look for the rows that hold it
+        rejected = [*rejected, *(_invalid_text(row) for row in rows if "\x00" in "".join(row))]
+        rows = [row for row in rows if "\x00" not in "".join(row)]
+        text = _copy_text(rows)
+    return Block(text, len(rows), rejected)
+
+
+def _copy_text(rows: list[list[str]]) -> str:
+    """Rows in COPY text format (tab-separated, empty field = NULL)."""
+    if not rows:
+        return ""
+    text = "\n".join(map("\t".join, rows)) + "\n"
+    # Fast path: no field held a tab, line end or backslash, so nothing needed escaping.
+    tabs = len(rows) * (len(rows[0]) - 1)
+    if text.count("\t") == tabs and text.count("\n") == len(rows) and not _SPECIAL.search(text):
+        return text
+    escaped = ([value.translate(_COPY_ESCAPES) for value in row] for row in rows)
+    return "\n".join(map("\t".join, escaped)) + "\n"
+
+
+def _invalid_text(row: list[str]) -> Rejected:
+    number = int(row[0])
+    return Rejected(
+        number,
+        "invalid_text",
+        "The row contains a NUL character or bytes that are not UTF-8: re-save the file as "
+        "UTF-8 text (in Excel: CSV UTF-8)",
+        _raw(row[1:]),
+    )

@@ -1,0 +1,213 @@
+"""The Ingest Processor worker: loads an uploaded Simplicity CSV into public.judgments.
+
+One `ingest_csv` job names one batch. The handler marks it processing, then in ONE
+transaction streams the stored file through the parser into a staging table, validates it in
+SQL, records row errors, upserts the valid rows and completes the batch with its counts.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from opentelemetry import metrics, trace
+
+from reference.config import load_settings_or_exit
+from reference.jobqueue import Job, JobType
+from reference.simplicity import HeaderError
+from reference.sqlfile import NamedQueries
+from reference.workers.context import JobContext
+from reference.workers.ingest_csv import FileStructureError, SimplicityReader
+from reference.workers.loop import WorkerSpec, run_worker
+
+CHUNK_BYTES = 1 << 20  # bytes of the stored file read per query
+MAX_FIELD_LENGTH = 500  # characters; a longer field is a field_too_long error
+EARLIEST_FILING_DATE = date(1900, 1, 1)  # an earlier filing date is a typo in the year
+WORK_MEM = "64MB"  # the duplicate check hashes, and the upsert sorts, every row in memory
+
+logger = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+meter = metrics.get_meter(__name__)
+rows_ingested = meter.create_counter(
+    "dragonfly.ingest.rows", "{row}", "CSV data rows ingested, by outcome (valid, invalid)"
+)
+query = NamedQueries("reference.workers", "ingest.sql")
+
+
+class IngestError(Exception):
+    """An ingest_csv job cannot run; the queue retries it and records this message."""
+
+
+class BatchNotFoundError(IngestError):
+    """The job's batch does not exist (deleted after upload?)."""
+
+
+class InvalidPayloadError(IngestError):
+    """The job's payload is not {"batch_id": "<uuid>"}."""
+
+
+def batch_id_of(job: Job) -> UUID:
+    """The batch the job is for, or InvalidPayloadError saying what the payload lacks."""
+    raw = job.payload.get("batch_id") if isinstance(job.payload, dict) else None
+    try:
+        return UUID(str(raw))
+    except ValueError:
+        raise InvalidPayloadError(
+            f'ingest_csv job {job.id}: payload must be {{"batch_id": "<uuid>"}}, '
+            f"got batch_id={raw!r}"
+        ) from None
+
+
+def read_upload_chunks(conn: psycopg.Connection[Any], batch_id: UUID, size: int) -> Iterator[bytes]:
+    """The stored file in CHUNK_BYTES slices, read one query at a time (binary, no hex)."""
+    with conn.cursor(binary=True) as cursor:
+        for start in range(1, size + 1, CHUNK_BYTES):
+            cursor.execute(
+                query("read_upload_chunk"),
+                {"batch_id": batch_id, "start": start, "length": CHUNK_BYTES},
+            )
+            row = cursor.fetchone()
+            if row is None:
+                raise BatchNotFoundError(f"the upload of batch {batch_id} vanished mid-read")
+            yield bytes(row[0])
+
+
+def handle_ingest_csv(job: Job, context: JobContext) -> None:
+    """Ingest the job's batch; bad rows become row errors, a bad header fails the batch."""
+    batch_id = batch_id_of(job)
+    conn = context.conn
+    span = trace.get_current_span()
+    span.set_attribute("dragonfly.ingest.batch_id", str(batch_id))
+    if conn.execute(query("start_batch"), {"batch_id": batch_id}).fetchone() is None:
+        raise BatchNotFoundError(
+            f"ingest batch {batch_id} does not exist (deleted after upload?); nothing to ingest"
+        )
+    try:
+        with conn.transaction():
+            counts = ingest_batch(conn, batch_id)
+    except (psycopg.OperationalError, psycopg.InterfaceError):
+        raise  # the connection is gone; the loop reconnects and retries
+    except Exception as error:
+        _record_attempt_failure(conn, job, batch_id, error)
+        raise
+    if counts is None:
+        return
+    total, valid, invalid = counts
+    # After commit only: a rolled-back attempt counted nothing.
+    rows_ingested.add(valid, {"outcome": "valid"})
+    rows_ingested.add(invalid, {"outcome": "invalid"})
+    logger.info(
+        "ingest_csv: batch %s completed: %d rows, %d valid, %d invalid",
+        batch_id,
+        total,
+        valid,
+        invalid,
+    )
+
+
+def ingest_batch(conn: psycopg.Connection[Any], batch_id: UUID) -> tuple[int, int, int] | None:
+    """The data work of one batch, inside the caller's transaction; counts, or None if failed."""
+    ids = {"dragonfly.ingest.batch_id": str(batch_id)}
+    size_row = conn.execute(query("upload_size"), {"batch_id": batch_id}).fetchone()
+    if size_row is None:
+        _fail_batch(conn, batch_id, "the batch has no stored upload; upload the file again")
+        return None
+    reader = SimplicityReader(read_upload_chunks(conn, batch_id, int(size_row[0])))
+    with tracer.start_as_current_span("ingest_csv stage_rows", attributes=ids) as span:
+        try:
+            reader.header()
+        except (HeaderError, FileStructureError) as error:
+            where = f"header (row {reader.row_number}): " if isinstance(error, HeaderError) else ""
+            _fail_batch(conn, batch_id, f"{where}{error}")
+            return None
+        staged, rejected = stage_rows(conn, reader)
+        span.set_attributes(
+            {"dragonfly.ingest.staged": staged, "dragonfly.ingest.rejected": rejected}
+        )
+    checks = {
+        "batch_id": batch_id,
+        "max_field_length": MAX_FIELD_LENGTH,
+        "earliest_date": EARLIEST_FILING_DATE,
+    }
+    with tracer.start_as_current_span("ingest_csv validate", attributes=ids):
+        conn.execute(query("create_checked"))
+        conn.execute(query("check_rows"), checks)
+        conn.execute(query("record_row_errors"), checks)
+    with tracer.start_as_current_span("ingest_csv upsert_judgments", attributes=ids) as span:
+        upserted = conn.execute(query("upsert_judgments"), {"batch_id": batch_id}).rowcount
+        span.set_attribute("dragonfly.ingest.upserted", upserted)
+    counts = conn.execute(query("finish_batch"), {"batch_id": batch_id}).fetchone()
+    if counts is None:
+        raise BatchNotFoundError(f"ingest batch {batch_id} was deleted while it was ingested")
+    total, valid, invalid = (int(value) for value in counts)
+    return total, valid, invalid
+
+
+def stage_rows(conn: psycopg.Connection[Any], reader: SimplicityReader) -> tuple[int, int]:
+    """COPY the reader's blocks into the staging tables; (rows staged, rows rejected)."""
+    conn.execute(query("configure_transaction"), {"work_mem": WORK_MEM})
+    conn.execute(query("create_stage"))
+    conn.execute(query("create_rejected"))
+    with_county = "county" in reader.copy_columns()
+    copy_rows = query("copy_rows" if with_county else "copy_rows_without_county")
+    staged = rejected = 0
+    # Each block is read (querying the upload) before its COPY starts: one connection
+    # cannot run a query while a COPY is open.
+    for block in reader.blocks():
+        with conn.cursor() as cursor:
+            if block.staged:
+                with cursor.copy(copy_rows) as copy:
+                    copy.write(block.copy_text)
+            if block.rejected:
+                with cursor.copy(query("copy_rejected")) as copy:
+                    for item in block.rejected:
+                        copy.write_row(
+                            (item.row_number, item.error_code, item.message, item.raw_row)
+                        )
+        staged += block.staged
+        rejected += len(block.rejected)
+    return staged, rejected
+
+
+def _fail_batch(conn: psycopg.Connection[Any], batch_id: UUID, error: str) -> None:
+    conn.execute(query("fail_batch"), {"batch_id": batch_id, "error": error})
+    logger.warning("ingest_csv: batch %s failed: %s", batch_id, error)
+
+
+def _record_attempt_failure(
+    conn: psycopg.Connection[Any], job: Job, batch_id: UUID, error: Exception
+) -> None:
+    """Show the failed attempt on the batch: queued for the retry, or failed after the last."""
+    final = job.attempts >= job.max_attempts
+    outcome = "no attempts left" if final else "it will be retried"
+    message = (
+        f"attempt {job.attempts} of {job.max_attempts} failed ({type(error).__name__}; "
+        f"the job's last_error has the details); {outcome}"
+    )
+    try:
+        conn.execute(query("retry_batch"), {"batch_id": batch_id, "error": message, "final": final})
+    except psycopg.Error:
+        logger.warning("ingest_csv: could not record the failed attempt on batch %s", batch_id)
+
+
+SPEC = WorkerSpec(
+    title="Ingest Processor",
+    worker_type="ingest_processor",
+    default_poll_interval=2.0,
+    handlers={JobType.INGEST_CSV: handle_ingest_csv},
+)
+
+
+def main() -> None:
+    """Run the Ingest Processor until SIGTERM."""
+    settings = load_settings_or_exit()
+    sys.exit(run_worker(settings, SPEC))
+
+
+if __name__ == "__main__":
+    main()
