@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import psycopg
 
 from harness.processes import ReferenceStack
+from harness.waiting import WaitTimeoutError, wait_until
+
+T = TypeVar("T")
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "csv"
 DEMO_CSV = FIXTURES / "simplicity_bad_rows.csv"
@@ -31,14 +34,11 @@ class DemoResult:
     jobs_by_status: dict[str, int] = field(default_factory=dict)
 
 
-def _wait(what: str, check: Any) -> Any:
-    deadline = time.monotonic() + WAIT_TIMEOUT
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(POLL)
-    raise DemoError(f"timed out after {WAIT_TIMEOUT:.0f}s waiting for {what}")
+def _wait(what: str, check: Callable[[], T | None]) -> T:
+    try:
+        return wait_until(what, check, WAIT_TIMEOUT, POLL)
+    except WaitTimeoutError as error:
+        raise DemoError(str(error)) from None
 
 
 def _upload(client: httpx.Client, csv_path: Path) -> str:

@@ -177,6 +177,11 @@ class QueueClient:
             },
         )
 
+    def held_jobs(self, worker_id: str) -> list[Job]:
+        """The jobs this worker holds (processing under its lease), e.g. after a reconnect."""
+        _require_worker_id(worker_id)
+        return [Job.from_row(row) for row in self._rows("held_jobs", {"worker_id": worker_id})]
+
     def get_job(self, job_id: UUID) -> Job | None:
         """The job with this id, or None."""
         rows = self._rows("get_job", {"job_id": job_id})

@@ -47,3 +47,9 @@ SELECT ops.register_heartbeat(
 -- name: get_job
 -- One job by id.
 SELECT * FROM ops.job_queue WHERE id = %(job_id)s;
+
+-- name: held_jobs
+-- The jobs a worker holds right now (processing under its lease), oldest lease first.
+SELECT * FROM ops.job_queue
+WHERE status = 'processing' AND locked_by = %(worker_id)s
+ORDER BY locked_at;

@@ -187,27 +187,21 @@ class Worker:
         counter.add(1, {"job_type": job.job_type})
         logger.error("fail_job: %s (%s) -> %s: %s", job.id, job.job_type, outcome, message)
 
-    def resume(self, queue: QueueClient, job: Job) -> bool:
-        """After a reconnect: is the job in hand still ours to finish?"""
-        current = queue.get_job(job.id)
-        return (
-            current is not None
-            and current.locked_by == self.worker_id
-            and (current.status == "processing")
-        )
-
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> int:
-        in_hand: Job | None = None
+        recovering = False
         while not self.stop.is_set():
             queue = self.connect()
             if queue is None:
                 break
             try:
-                if in_hand is not None and self.resume(queue, in_hand):
-                    logger.info("resuming job %s after reconnect", in_hand.id)
-                    self.handle(queue, in_hand)
-                in_hand = None
+                if recovering:
+                    # The connection died mid-job, perhaps mid-claim: a claim can commit on
+                    # the server while its answer is lost. Finish whatever is still ours.
+                    for job in queue.held_jobs(self.worker_id):
+                        logger.info("resuming job %s after reconnect", job.id)
+                        self.handle(queue, job)
+                    recovering = False
                 self.housekeeping(queue, WorkerStatus.IDLE)
                 started = time.monotonic()
                 jobs = queue.claim_pending_job(self.spec.job_types, self.worker_id)
@@ -215,14 +209,13 @@ class Worker:
                 if not jobs:
                     self.stop.wait(self.poll_interval)
                     continue
-                in_hand = jobs[0]
-                self.record_claim(in_hand)
+                self.record_claim(jobs[0])
                 self.housekeeping(queue, WorkerStatus.BUSY)
-                self.handle(queue, in_hand)
-                in_hand = None
+                self.handle(queue, jobs[0])
             except (QueueUnavailableError, psycopg.OperationalError) as error:
                 logger.warning("lost the database connection: %s", type(error).__name__)
                 self.drop_connection()
+                recovering = True
             except QueueError as error:
                 logger.error("queue error: %s", error)
                 self.stop.wait(self.poll_interval)

@@ -10,23 +10,15 @@ from typing import Any
 
 import psycopg
 import pytest
-from harness.csvgen import write_simplicity_csv
 
+from harness.csvgen import write_simplicity_csv
 from harness.postgres.server import PostgresServer
 from harness.processes import ReferenceStack
 from harness.uploads import store_upload
+from harness.waiting import wait_until
 from reference.jobqueue import JobType, QueueClient
 
 JUDGMENTS = 40
-
-
-def wait_until(what: str, check: Any, timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_sigterm_mid_job_finishes_the_job_then_exits_0(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -12,19 +11,11 @@ import psycopg
 from harness.demo import FIXTURES
 from harness.otel_collector import CollectedSpan, OtlpCollector
 from harness.processes import ReferenceStack
+from harness.waiting import wait_until
 
 BAD_ROWS_CSV = FIXTURES / "simplicity_bad_rows.csv"
 API_SERVICE = "dragonfly-api"
 INGEST_SERVICE = "dragonfly-ingest_processor"
-
-
-def wait_until(what: str, check: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def upload(client: httpx.Client, path: Path) -> dict[str, Any]:

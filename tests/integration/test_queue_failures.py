@@ -215,3 +215,18 @@ def test_heartbeats_upsert_and_show_in_worker_status(
         "SELECT worker_id, worker_type, hostname, status, is_stale FROM ops.v_worker_status"
     ).fetchall()
     assert rows == [("ingest-1", "ingest_processor", "host-a", "busy", False)]
+
+
+def test_held_jobs_lists_only_the_workers_processing_jobs(
+    queue: QueueClient, db_conn: psycopg.Connection[Any]
+) -> None:
+    mine = queue.queue_job(JobType.INGEST_CSV, priority=2)
+    theirs = queue.queue_job(JobType.INGEST_CSV, priority=1)
+    done = queue.queue_job(JobType.INGEST_CSV, priority=0)
+    _claim_one(queue, "worker-a")
+    _claim_one(queue, "worker-b")
+    _claim_one(queue, "worker-a")
+    queue.complete_job(done, "worker-a")
+
+    assert [job.id for job in queue.held_jobs("worker-a")] == [mine]
+    assert [job.id for job in queue.held_jobs("worker-b")] == [theirs]

@@ -35,7 +35,7 @@ def test_every_named_statement_is_loaded() -> None:
     text = (resources.files("reference.jobqueue") / "queries.sql").read_text("utf-8")
     names = re.findall(r"^-- name: (\w+)$", text, flags=re.MULTILINE)
 
-    assert sorted(names) == sorted([*QUEUE_VERBS, "get_job"])
+    assert sorted(names) == sorted([*QUEUE_VERBS, "get_job", "held_jobs"])
     for name in names:
         assert query(name).strip()
 
