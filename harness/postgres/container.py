@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
+from pathlib import Path
 from typing import Any
 
 from harness.postgres.server import PostgresServer, PostgresSourceError
 
 DEFAULT_IMAGE = "postgres:18"  # the official image, what users' CI pulls
 RYUK_IMAGE_PREFIX = "testcontainers/ryuk"
+DEFAULT_DOCKER_SOCKET = "unix:///var/run/docker.sock"
 DOCKER_PING_TIMEOUT = 3  # seconds; an engine that does not answer by then is not there
 # The same throwaway tuning as the embedded server: nothing here must survive a crash.
 SERVER_COMMAND = (
@@ -19,6 +22,13 @@ SERVER_COMMAND = (
 
 def docker_client() -> Any:
     """A docker-py client whose engine answered a ping, or PostgresSourceError saying why not."""
+    host = os.environ.get("DOCKER_HOST", DEFAULT_DOCKER_SOCKET)
+    if host.startswith("unix://") and not Path(host.removeprefix("unix://")).exists():
+        # Checked first: docker-py leaks a socket when its constructor cannot reach the engine.
+        raise PostgresSourceError(
+            f"container: no Docker engine answers (no socket at {host}); "
+            "start one or set DOCKER_HOST"
+        )
     try:
         import docker  # noqa: PLC0415 - optional at import time: only this source needs it
 
