@@ -20,6 +20,7 @@ from rich.table import Table
 from harness.csvgen import write_simplicity_csv
 from harness.postgres.embedded import start_embedded
 from harness.processes import ReferenceStack
+from harness.sql import query
 from harness.uploads import store_upload
 from reference.db import apply_migrations
 
@@ -37,30 +38,14 @@ class Figures:
     worker_seconds: list[float] = field(default_factory=list)
 
 
-BARE_TABLE = (
-    "CREATE TABLE bench_raw_copy (case_number text, plaintiff text, defendant text, "
-    "judgment_amount text, filing_date text, county text)"
-)
-# The least any loader into public.judgments pays: a uuid key per row and the unique index
-# on case_number (text columns still: the raw values are not valid numerics and dates).
-KEYED_TABLE = (
-    "CREATE TABLE bench_raw_copy (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), "
-    "case_number text UNIQUE, plaintiff text, defendant text, judgment_amount text, "
-    "filing_date text, county text)"
-)
-
-
 def raw_copy_seconds(
-    conn: psycopg.Connection[tuple[Any, ...]], csv_path: Path, table: str = BARE_TABLE
+    conn: psycopg.Connection[tuple[Any, ...]], csv_path: Path, table: str = "bare"
 ) -> float:
-    """COPY the file as it is into a fresh table made by `table`; the time it took."""
-    conn.execute("DROP TABLE IF EXISTS bench_raw_copy")
-    conn.execute(table.encode())
+    """COPY the file as it is into a fresh "bare" or "keyed" table; the time it took."""
+    conn.execute(query("drop_bench_table"))
+    conn.execute(query(f"create_{table}_bench_table"))
     started = time.perf_counter()
-    statement = (
-        "COPY bench_raw_copy (case_number, plaintiff, defendant, judgment_amount, filing_date, "
-        "county) FROM STDIN (FORMAT csv, HEADER true)"
-    )
+    statement = query("copy_bench_table")
     with (
         csv_path.open("rb") as file,
         conn.transaction(),
@@ -74,15 +59,11 @@ def raw_copy_seconds(
 
 def worker_seconds(conn: psycopg.Connection[Any], csv_path: Path) -> tuple[float, int]:
     """Store the file as an upload, let the running worker ingest it; (seconds, rows)."""
-    conn.execute("TRUNCATE public.judgments CASCADE")
+    conn.execute(query("empty_judgments"))
     batch_id, _job_id = store_upload(conn, csv_path)
     deadline = time.monotonic() + BATCH_TIMEOUT
     while time.monotonic() < deadline:
-        result = conn.execute(
-            "SELECT status::text, extract(epoch FROM finished_at - started_at), total_rows "
-            "FROM ops.ingest_batches WHERE id = %s",
-            (batch_id,),
-        ).fetchone()
+        result = conn.execute(query("batch_timing"), {"batch_id": batch_id}).fetchone()
         if result and result[0] in ("completed", "failed"):
             if result[0] != "completed":
                 raise RuntimeError(f"batch {batch_id} failed")
@@ -108,7 +89,7 @@ def run_benchmark(rows: int, repeat: int) -> int:
         with psycopg.connect(server.conninfo, autocommit=True) as conn:
             for _ in range(repeat):  # interleaved, so drift hits both alike
                 figures.copy_seconds.append(raw_copy_seconds(conn, csv_path))
-                figures.keyed_copy_seconds.append(raw_copy_seconds(conn, csv_path, KEYED_TABLE))
+                figures.keyed_copy_seconds.append(raw_copy_seconds(conn, csv_path, "keyed"))
                 seconds, ingested = worker_seconds(conn, csv_path)
                 figures.worker_seconds.append(seconds)
                 if ingested != rows:

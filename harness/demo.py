@@ -11,6 +11,7 @@ import httpx
 import psycopg
 
 from harness.processes import ReferenceStack
+from harness.sql import query
 from harness.waiting import WaitTimeoutError, wait_until
 
 T = TypeVar("T")
@@ -64,10 +65,7 @@ def run_demo(stack: ReferenceStack, csv_path: Path = DEMO_CSV) -> DemoResult:
         if batch["status"] != "completed":
             raise DemoError(f"batch {batch_id} ended {batch['status']}: {batch}")
         judgments = [
-            str(row[0])
-            for row in conn.execute(
-                "SELECT id FROM public.judgments WHERE source_batch_id = %s", (batch_id,)
-            )
+            str(row[0]) for row in conn.execute(query("batch_judgments"), {"batch_id": batch_id})
         ]
         for judgment_id in judgments:
             response = client.post(
@@ -79,29 +77,16 @@ def run_demo(stack: ReferenceStack, csv_path: Path = DEMO_CSV) -> DemoResult:
                 )
 
         def packets_ready() -> bool:
-            row = conn.execute(
-                "SELECT count(*) FROM enforcement.draft_packets WHERE judgment_id = ANY(%s)",
-                (judgments,),
-            ).fetchone()
+            row = conn.execute(query("packet_summary"), {"judgments": judgments}).fetchone()
             return row is not None and row[0] == len(judgments)
 
         _wait("a draft packet for every judgment", packets_ready)
         result = DemoResult(batch=batch)
-        for strategy, count in conn.execute(
-            "SELECT strategy::text, count(*) FROM enforcement.plans "
-            "WHERE judgment_id = ANY(%s) GROUP BY 1 ORDER BY 1",
-            (judgments,),
-        ):
+        for strategy, count in conn.execute(query("plans_by_strategy"), {"judgments": judgments}):
             result.strategies[strategy] = count
-        row = conn.execute(
-            "SELECT count(*), coalesce(sum(total_fees), 0)::text FROM enforcement.draft_packets "
-            "WHERE judgment_id = ANY(%s)",
-            (judgments,),
-        ).fetchone()
+        row = conn.execute(query("packet_summary"), {"judgments": judgments}).fetchone()
         assert row is not None
         result.packets, result.total_fees = row
-        for status, count in conn.execute(
-            "SELECT status::text, count(*) FROM ops.job_queue GROUP BY 1 ORDER BY 1"
-        ):
+        for status, count in conn.execute(query("jobs_by_status")):
             result.jobs_by_status[status] = count
     return result

@@ -9,6 +9,7 @@ from uuid import UUID
 
 import psycopg
 
+from harness.sql import query
 from reference.jobqueue import JobType, QueueClient
 
 
@@ -18,18 +19,14 @@ def store_upload(conn: psycopg.Connection[Any], csv_path: Path) -> tuple[UUID, U
     digest = hashlib.sha256(content).hexdigest()
     with conn.transaction():
         row = conn.execute(
-            "INSERT INTO ops.ingest_batches (filename, file_sha256, size_bytes) "
-            "VALUES (%s, %s, %s) RETURNING id",
-            (csv_path.name, digest, len(content)),
+            query("insert_batch"),
+            {"filename": csv_path.name, "sha256": digest, "size_bytes": len(content)},
         ).fetchone()
         assert row is not None
         batch_id: UUID = row[0]
-        conn.execute(
-            "INSERT INTO ops.ingest_uploads (batch_id, content) VALUES (%s, %s)",
-            (batch_id, content),
-        )
+        conn.execute(query("insert_upload"), {"batch_id": batch_id, "content": content})
         job_id = QueueClient(conn).queue_job(
             JobType.INGEST_CSV, {"batch_id": str(batch_id)}, idempotency_key=f"{digest}:{batch_id}"
         )
-        conn.execute("UPDATE ops.ingest_batches SET job_id = %s WHERE id = %s", (job_id, batch_id))
+        conn.execute(query("link_batch_job"), {"job_id": job_id, "batch_id": batch_id})
     return batch_id, job_id

@@ -1,0 +1,5 @@
+"""The harness's own statements, from queries.sql."""
+
+from reference.sqlfile import NamedQueries
+
+query = NamedQueries("harness", "queries.sql")
