@@ -8,9 +8,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.bench_claim import add_bench_claim_arguments, run_bench_claim
 from harness.demo import DEMO_CSV
 from harness.postgres.sources import PostgresSource
 from harness.stack_runner import UpOptions, run_up
+from harness.targets import add_target_arguments
+from loadtests.arguments import add_load_arguments
+from loadtests.run import run_load  # no Locust import here: Locust runs as its own process
 
 
 def _port(value: str) -> int:
@@ -42,6 +46,11 @@ def _parser() -> argparse.ArgumentParser:
         help="API port (default: $PORT or 8888; 0 picks a free one)",
     )
     up.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address the API listens on (default 127.0.0.1; 0.0.0.0 exposes it to the network)",
+    )
+    up.add_argument(
         "--state-dir",
         type=Path,
         default=Path(".dragonfly"),
@@ -56,11 +65,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--rows", type=int, default=100_000, help="rows in the generated CSV")
     bench.add_argument("--repeat", type=int, default=3, help="interleaved runs of each path")
+    _add_load_commands(commands)
     image = commands.add_parser(
         "build-pg-image", help="build the local Postgres image offline (no registry needed)"
     )
     image.add_argument("--tag", help="image tag (default: dragonfly-harness/postgres:18-local)")
+    from smoke.options import add_smoke_arguments  # noqa: PLC0415 - smoke builds on the harness
+
+    add_smoke_arguments(
+        commands.add_parser("smoke", help="the smoke suite (python -m smoke): pass/fail table")
+    )
     return parser
+
+
+def _add_load_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`load` (Locust against the queue's claim path) and `bench-claim` (the claim benchmark)."""
+    load = commands.add_parser(
+        "load", help="Locust load test of the claim path: seed, run headless, audit, report"
+    )
+    add_load_arguments(load)
+    add_target_arguments(load.add_argument_group("target (default: the local reference stack)"))
+    bench = commands.add_parser(
+        "bench-claim", help="claims/s against concurrency and table size, beside the peer queues"
+    )
+    add_bench_claim_arguments(bench)
 
 
 def run_build_image(tag: str | None) -> int:
@@ -79,6 +107,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "build-pg-image":
         return run_build_image(args.tag)
+    if args.command == "load":
+        return run_load(args)
+    if args.command == "bench-claim":
+        return run_bench_claim(args)
+    if args.command == "smoke":
+        from smoke.cli import run as run_smoke  # noqa: PLC0415
+
+        return run_smoke(args)
     if args.command == "bench-ingest":
         from harness.bench_ingest import run_benchmark  # noqa: PLC0415
 
@@ -89,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         pg_image=args.pg_image,
         pg_data_root=args.pg_data_root,
         port=args.port,
+        host=args.host,
         state_dir=args.state_dir,
         exit_after=args.exit_after,
         demo=args.demo,

@@ -16,8 +16,8 @@ from harness.waiting import WaitTimeoutError, wait_until
 
 T = TypeVar("T")
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "csv"
-DEMO_CSV = FIXTURES / "simplicity_bad_rows.csv"
+# Shipped inside the package (not in the repository's fixtures/), so the demo runs from any install.
+DEMO_CSV = Path(__file__).resolve().parent / "demo_data" / "simplicity_bad_rows.csv"
 WAIT_TIMEOUT = 120.0  # seconds for the batch, then for the enforcement jobs
 POLL = 0.25  # seconds
 

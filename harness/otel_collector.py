@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import threading
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +21,8 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from harness.waiting import WaitTimeoutError, wait_until
 
 SPAN_KINDS = {
     0: "UNSPECIFIED",
@@ -53,6 +54,13 @@ class CollectedSpan:
     attributes: dict[str, Any]
     links: tuple[tuple[str, str], ...]  # (trace_id, span_id) of each link
     status_code: int  # 0 unset, 1 ok, 2 error
+    start_time_unix_nano: int = 0  # when the span started, by the sender's clock
+    end_time_unix_nano: int = 0  # when it ended
+
+    @property
+    def seconds(self) -> float:
+        """How long the span took."""
+        return (self.end_time_unix_nano - self.start_time_unix_nano) / 1e9
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,7 @@ class CollectedLog:
     severity: str
     trace_id: str
     span_id: str
+    time_unix_nano: int = 0  # when the record was logged, by the sender's clock
 
 
 @dataclass
@@ -69,6 +78,8 @@ class Collected:
     spans: list[CollectedSpan] = field(default_factory=list)
     logs: list[CollectedLog] = field(default_factory=list)
     metric_points: list[tuple[str, str, dict[str, Any], float]] = field(default_factory=list)
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # service -> attributes
+    metric_units: dict[str, str] = field(default_factory=dict)  # metric name -> unit
 
 
 def _service(resource_attributes: Iterable[KeyValue]) -> str:
@@ -79,6 +90,7 @@ def _decode_traces(body: bytes, into: Collected) -> None:
     request = ExportTraceServiceRequest.FromString(body)
     for resource_spans in request.resource_spans:
         service = _service(resource_spans.resource.attributes)
+        into.resources[service] = _attributes(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 into.spans.append(
@@ -94,6 +106,8 @@ def _decode_traces(body: bytes, into: Collected) -> None:
                             (link.trace_id.hex(), link.span_id.hex()) for link in span.links
                         ),
                         status_code=span.status.code,
+                        start_time_unix_nano=span.start_time_unix_nano,
+                        end_time_unix_nano=span.end_time_unix_nano,
                     )
                 )
 
@@ -111,6 +125,7 @@ def _decode_logs(body: bytes, into: Collected) -> None:
                         severity=record.severity_text,
                         trace_id=record.trace_id.hex(),
                         span_id=record.span_id.hex(),
+                        time_unix_nano=record.time_unix_nano,
                     )
                 )
 
@@ -122,6 +137,7 @@ def _decode_metrics(body: bytes, into: Collected) -> None:
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
                 kind = metric.WhichOneof("data")
+                into.metric_units[metric.name] = metric.unit
                 for point in getattr(metric, kind).data_points:
                     value = (
                         point.count
@@ -192,18 +208,29 @@ class OtlpCollector:
         with self.lock:
             return list(self.collected.metric_points)
 
+    def resource(self, service: str) -> dict[str, Any]:
+        """The resource attributes the service's spans were exported with."""
+        with self.lock:
+            return dict(self.collected.resources.get(service, {}))
+
+    def metric_unit(self, name: str) -> str | None:
+        with self.lock:
+            return self.collected.metric_units.get(name)
+
     def wait_for_spans(
         self, predicate: Callable[[list[CollectedSpan]], bool], timeout: float = 20.0
     ) -> list[CollectedSpan]:
         """The spans once `predicate` holds for them; AssertionError after `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def matched() -> tuple[list[CollectedSpan]] | None:
             spans = self.spans()
-            if predicate(spans):
-                return spans
-            time.sleep(0.1)
-        names = sorted({f"{span.service}:{span.name}" for span in self.spans()})
-        raise AssertionError(f"spans never matched within {timeout}s; got {names}")
+            return (spans,) if predicate(spans) else None  # a tuple: [] may match too
+
+        try:
+            return wait_until("spans to match", matched, timeout, 0.1)[0]
+        except WaitTimeoutError:
+            names = sorted({f"{span.service}:{span.name}" for span in self.spans()})
+            raise AssertionError(f"spans never matched within {timeout}s; got {names}") from None
 
     def close(self) -> None:
         self.server.shutdown()

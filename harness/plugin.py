@@ -13,15 +13,24 @@ import pytest
 
 from harness.otel_collector import OtlpCollector
 from harness.postgres.databases import TestDatabases
-from harness.postgres.server import PostgresServer, PostgresSourceError
+from harness.postgres.server import DatabaseUrl, PostgresServer, PostgresSourceError
 from harness.postgres.sources import PostgresSource, open_server
 from harness.processes import ReferenceStack
+from harness.pytest_target import (  # noqa: F401 (pytest finds these by name)
+    TARGET_KEY,
+    add_target_options,
+    configure_target,
+    pytest_report_header,
+    pytest_runtest_setup,
+    target,
+)
 from reference.jobqueue import QueueClient
 
 SOURCE_ENV = "DRAGONFLY_PG_SOURCE"
 URL_ENV = "DRAGONFLY_PG_URL"
 IMAGE_ENV = "DRAGONFLY_PG_IMAGE"
 DATA_ROOT_ENV = "DRAGONFLY_PG_DATA_ROOT"
+TEMPLATE_ENV = "DRAGONFLY_PG_TEMPLATE"
 SERVER_KEY = pytest.StashKey[PostgresServer]()
 DATABASES_KEY = pytest.StashKey[TestDatabases]()
 
@@ -47,6 +56,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help=f"folder for the embedded server's data (default: ${DATA_ROOT_ENV} or the temp dir)",
     )
+    group.addoption(
+        "--pg-template",
+        default=None,
+        help="an existing database on the server, with your own schema and queue functions, "
+        f"to clone for each test instead of migrating a new template (default: ${TEMPLATE_ENV})",
+    )
+
+    target_group = parser.getgroup(
+        "dragonfly-harness target", "the deployment the contract tests check (SPEC section 5)"
+    )
+    add_target_options(target_group)
 
 
 def _setting(config: pytest.Config, option: str, env: str) -> str | None:
@@ -68,6 +88,7 @@ def chosen_source(config: pytest.Config) -> PostgresSource:
 
 def pytest_configure(config: pytest.Config) -> None:
     chosen_source(config)  # a bad value is a usage error before any test runs
+    configure_target(config)
 
 
 @pytest.fixture(scope="session")
@@ -95,7 +116,11 @@ def pg_server(pytestconfig: pytest.Config) -> Iterator[PostgresServer]:
 def pg_databases(pytestconfig: pytest.Config, pg_server: PostgresServer) -> Iterator[TestDatabases]:
     """The migrated template database; clones of it are made per test."""
     databases = TestDatabases(pg_server)
-    databases.create_template()
+    existing = _setting(pytestconfig, "--pg-template", TEMPLATE_ENV)
+    if existing:
+        databases.adopt_template(existing)
+    else:
+        databases.create_template()
     pytestconfig.stash[DATABASES_KEY] = databases
     try:
         yield databases
@@ -104,11 +129,15 @@ def pg_databases(pytestconfig: pytest.Config, pg_server: PostgresServer) -> Iter
 
 
 @pytest.fixture
-def database_url(pg_server: PostgresServer, pg_databases: TestDatabases) -> Iterator[str]:
-    """Connection string of this test's own database, cloned from the migrated template."""
+def database_url(pg_server: PostgresServer, pg_databases: TestDatabases) -> Iterator[DatabaseUrl]:
+    """postgresql:// URL of this test's own database, cloned from the migrated template.
+
+    A `str` for any client (psycopg, SQLAlchemy, pydantic's PostgresDsn); its repr hides the
+    password. `pg_server.conninfo_for(name)` gives the libpq key=value form.
+    """
     name = pg_databases.clone()
     try:
-        yield pg_server.conninfo_for(name)
+        yield pg_server.url_for(name)
     finally:
         pg_databases.drop(name)
 
@@ -177,6 +206,33 @@ def reference_stack(
         yield stack
     finally:
         stack.stop()
+
+
+def _session_secrets(config: pytest.Config) -> list[str]:
+    server = config.stash.get(SERVER_KEY, None)
+    password = server.password if server is not None else None
+    chosen = config.stash.get(TARGET_KEY, None)
+    return [*([password] if password else []), *(chosen.secrets() if chosen else [])]
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """No report shows the test server's password: failure text and captured output scrubbed."""
+    report = yield
+    secrets = _session_secrets(item.config)
+    if secrets and report.longrepr is not None:
+        text = str(report.longrepr)
+        if any(secret in text for secret in secrets):
+            report.longrepr = _scrub(text, secrets)
+    if secrets:
+        report.sections = [(title, _scrub(body, secrets)) for title, body in report.sections]
+    return report
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:

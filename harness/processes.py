@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from harness.network import free_port
+from harness.waiting import WaitTimeoutError, wait_until
 
 READY_TIMEOUT = 60.0  # seconds for a service to come up
 STOP_TIMEOUT = 30.0  # seconds a service gets to finish its job in hand after SIGTERM
@@ -24,15 +24,19 @@ WORKER_COMMANDS = {
     "ingest": ("-m", "reference.workers.ingest_processor"),
     "enforcement": ("-m", "reference.workers.enforcement_engine"),
 }
-# Variables a service may inherit from the harness; configuration is passed explicitly.
-INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH")
 
 
-def service_environment(overrides: Mapping[str, str]) -> dict[str, str]:
-    """A clean environment: a few inherited basics, unbuffered output, then `overrides`."""
-    env = {name: os.environ[name] for name in INHERITED if name in os.environ}
+def service_environment(
+    required: Mapping[str, str], defaults: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a service process: our defaults < the caller's environment < required.
+
+    Everything the user set reaches the service (the configuration contract's variables, every
+    OTEL_* variable, MAX_UPLOAD_BYTES, ...) and beats our defaults; only what the harness must
+    decide (which database, which key, which port) is forced.
+    """
+    env = {**(defaults or {}), **os.environ, **required}
     env["PYTHONUNBUFFERED"] = "1"
-    env.update(overrides)
     return env
 
 
@@ -53,18 +57,21 @@ class ServiceProcess:
 
     def wait_for_output(self, pattern: str, timeout: float = READY_TIMEOUT) -> re.Match[str]:
         """The first match of `pattern` in stdout+stderr; RuntimeError if it exits or times out."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def printed() -> re.Match[str] | None:
+            exited = self.process.poll() is not None  # read first: its last output is then in
             match = re.search(pattern, self.stdout() + self.stderr(), flags=re.MULTILINE)
-            if match:
-                return match
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise RuntimeError(
-            f"{self.name} did not print {pattern!r} (exit code {self.process.poll()}):\n"
-            f"{self.stdout()[-2000:]}\n{self.stderr()[-3000:]}"
-        )
+            if match is None and exited:
+                raise WaitTimeoutError(f"{self.name} exited")
+            return match
+
+        try:
+            return wait_until(f"{self.name} to print {pattern!r}", printed, timeout, 0.05)
+        except WaitTimeoutError:
+            raise RuntimeError(
+                f"{self.name} did not print {pattern!r} (exit code {self.process.poll()}):\n"
+                f"{self.stdout()[-2000:]}\n{self.stderr()[-3000:]}"
+            ) from None
 
     def signal(self, signum: signal.Signals) -> None:
         if self.process.poll() is None:
@@ -99,40 +106,46 @@ class ReferenceStack:
     database_url: str
     log_dir: Path
     api_key: str = "harness-api-key"
-    extra_env: dict[str, str] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)  # forced, like the database URL
+    default_env: dict[str, str] = field(default_factory=lambda: {"ENVIRONMENT": "dev"})
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     api_port: int = 0
+    api_host: str = "127.0.0.1"
 
     def environment(self) -> dict[str, str]:
-        return service_environment(
-            {
-                "DATABASE_URL": self.database_url,
-                "DRAGONFLY_API_KEY": self.api_key,
-                "ENVIRONMENT": "dev",
-                **self.extra_env,
-            }
-        )
+        required = {"DATABASE_URL": self.database_url, "DRAGONFLY_API_KEY": self.api_key}
+        return service_environment({**required, **self.extra_env}, self.default_env)
 
-    def start_api(self, port: int | None = None) -> ServiceProcess:
+    def start_api(self, port: int | None = None, host: str = "127.0.0.1") -> ServiceProcess:
+        """Start the API on host:port (a free port by default) and wait until it is healthy."""
         self.api_port = port or free_port()
-        env = {**self.environment(), "PORT": str(self.api_port)}
+        self.api_host = host
+        env = {**self.environment(), "PORT": str(self.api_port), "HOST": host}
         api = start_service("api", API_COMMAND, env, self.log_dir)
         self.services["api"] = api
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
+
+        def healthy() -> bool | None:
             if api.process.poll() is not None:
-                break
+                code = api.process.returncode
+                raise RuntimeError(f"the API exited {code}:\n{api.stderr()[-3000:]}")
             try:
-                if httpx.get(f"{self.api_url}/health", timeout=1.0).status_code == 200:
-                    return api
+                return httpx.get(f"{self.api_url}/health", timeout=1.0).status_code == 200 or None
             except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"the API did not become healthy:\n{api.stderr()[-3000:]}")
+                return None
+
+        try:
+            wait_until("the API to answer /health", healthy, READY_TIMEOUT, 0.1)
+        except WaitTimeoutError:
+            raise RuntimeError(f"the API did not become healthy:\n{api.stderr()[-3000:]}") from None
+        return api
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
+        """Where a client reaches the API (loopback when it listens on every address)."""
+        host = "127.0.0.1" if self.api_host in ("0.0.0.0", "") else self.api_host  # noqa: S104
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.api_port}"
 
     def start_worker(self, kind: str, **env: str) -> ServiceProcess:
         """Start the "ingest" or "enforcement" worker and wait for its start lines."""

@@ -1,17 +1,3 @@
--- name: insert_batch
--- A batch row for a stored upload, as the API creates it.
-INSERT INTO ops.ingest_batches (filename, file_sha256, size_bytes)
-VALUES (%(filename)s, %(sha256)s, %(size_bytes)s)
-RETURNING id;
-
--- name: insert_upload
--- The uploaded bytes of a batch.
-INSERT INTO ops.ingest_uploads (batch_id, content) VALUES (%(batch_id)s, %(content)s);
-
--- name: link_batch_job
--- Record which ingest_csv job loads the batch.
-UPDATE ops.ingest_batches SET job_id = %(job_id)s WHERE id = %(batch_id)s;
-
 -- name: batch_timing
 -- A batch's status, the worker's time on it in seconds, and its row count.
 SELECT status::text, extract(epoch FROM finished_at - started_at), total_rows
@@ -67,3 +53,7 @@ CREATE TABLE bench_raw_copy (
 -- The CSV file as it is.
 COPY bench_raw_copy (case_number, plaintiff, defendant, judgment_amount, filing_date, county)
 FROM STDIN (FORMAT csv, HEADER true);
+
+-- name: compress_uploads
+-- Store uploads compressed again, as before migration 0007, to measure what that cost.
+ALTER TABLE ops.ingest_uploads ALTER COLUMN content SET STORAGE EXTENDED;

@@ -32,6 +32,7 @@ class UpOptions:
     pg_image: str | None
     pg_data_root: Path | None
     port: int
+    host: str
     state_dir: Path
     exit_after: float | None
     demo: bool
@@ -102,14 +103,16 @@ def run_up(options: UpOptions) -> int:
         applied = apply_migrations(server.conninfo)
         console.print(f"migrations: {len(applied)} applied now")
         api_key = os.environ.get("DRAGONFLY_API_KEY") or secrets.token_urlsafe(24)
-        _write_secret(options.state_dir / "database-url", server.conninfo)
+        _write_secret(options.state_dir / "database-url", server.url)
         _write_secret(options.state_dir / "api-key", api_key)
-        stack = ReferenceStack(server.conninfo, options.state_dir / "logs", api_key=api_key)
+        stack = ReferenceStack(server.url, options.state_dir / "logs", api_key=api_key)
         for name in ("api", "ingest", "enforcement"):
             for stream in ("stdout", "stderr"):
-                tail.follow(stack.log_dir / f"{name}.{stream}", name)
+                log = stack.log_dir / f"{name}.{stream}"
+                log.unlink(missing_ok=True)  # an earlier run's lines are not this run's
+                tail.follow(log, name)
         tail.start()
-        stack.start_api(options.port or None)
+        stack.start_api(options.port or None, options.host)
         stack.start_worker("ingest")
         stack.start_worker("enforcement")
         _print_where(stack, server, options)

@@ -1,32 +1,24 @@
-"""Store a CSV as the API would (batch, upload bytes, ingest_csv job) without going through HTTP."""
+"""Store a CSV as the API does (batch, upload bytes, ingest_csv job) without going through HTTP."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import psycopg
 
-from harness.sql import query
-from reference.jobqueue import JobType, QueueClient
+from reference.api import store_upload as store_api_upload
+
+
+def store_upload_bytes(
+    conn: psycopg.Connection[Any], filename: str, content: bytes
+) -> tuple[UUID, UUID]:
+    """The API's own store (forced: the same bytes may be stored again); (batch_id, job_id)."""
+    stored = store_api_upload(conn, filename, content, force=True)
+    return stored.batch_id, stored.job_id
 
 
 def store_upload(conn: psycopg.Connection[Any], csv_path: Path) -> tuple[UUID, UUID]:
-    """Create the batch, its stored upload and its ingest_csv job in one transaction."""
-    content = csv_path.read_bytes()
-    digest = hashlib.sha256(content).hexdigest()
-    with conn.transaction():
-        row = conn.execute(
-            query("insert_batch"),
-            {"filename": csv_path.name, "sha256": digest, "size_bytes": len(content)},
-        ).fetchone()
-        assert row is not None
-        batch_id: UUID = row[0]
-        conn.execute(query("insert_upload"), {"batch_id": batch_id, "content": content})
-        job_id = QueueClient(conn).queue_job(
-            JobType.INGEST_CSV, {"batch_id": str(batch_id)}, idempotency_key=f"{digest}:{batch_id}"
-        )
-        conn.execute(query("link_batch_job"), {"job_id": job_id, "batch_id": batch_id})
-    return batch_id, job_id
+    """Store the file at `csv_path`; (batch_id, job_id)."""
+    return store_upload_bytes(conn, csv_path.name, csv_path.read_bytes())

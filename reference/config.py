@@ -3,28 +3,37 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from enum import StrEnum
 from typing import Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # 10 MB
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 OtelExporter = Literal["otlp", "console", "none"]
 _DSN_EXAMPLE = "postgresql://user:password@host:5432/dbname"
-# libpq key=value form: `key=value` or `key='quoted value'`, separated by whitespace.
-_KV_ITEM = r"\w+\s*=\s*(?:'(?:[^'\\]|\\.)*'|[^\s']+)"
-_KV_DSN = re.compile(rf"\s*{_KV_ITEM}(?:\s+{_KV_ITEM})*\s*")
-_URL_USERINFO = re.compile(r"^([a-z][a-z0-9+.-]*://)(.*)@", re.IGNORECASE | re.DOTALL)
-_PW_KEY = r"(\b\w*password\s*=\s*)"  # `password=`, also `sslpassword=`
-_URL_PW = re.compile(_PW_KEY + r"[^&#]*", re.IGNORECASE)
-_PLAIN_PW = re.compile(_PW_KEY + r"(?:'(?:[^'\\]|\\.)*'|\S*)", re.IGNORECASE)
+_SECRET_PARAMETERS = ("password", "sslpassword")  # libpq parameters that hold a secret
+UNREADABLE_DSN = "(a connection string libpq cannot read; hidden)"
 
 
 class SupabaseMode(StrEnum):
@@ -46,30 +55,60 @@ class ConfigError(Exception):
         super().__init__("\n".join(self.problems))
 
 
+def _dsn_parameters(dsn: str) -> dict[str, str] | None:
+    """libpq's reading of a URL or key=value DSN; None when libpq cannot read it."""
+    try:
+        parameters = {key: str(value) for key, value in conninfo_to_dict(dsn).items()}
+    except psycopg.ProgrammingError:  # its message quotes the DSN: never pass it on
+        return None
+    # An unescaped "@" in a URL's password leaves the password's tail in the host.
+    return None if "@" in parameters.get("host", "") else parameters
+
+
 def mask_dsn(dsn: str) -> str:
-    """Return the DSN with any password (URL userinfo, `password=` parameter) replaced by ***."""
-    if "://" not in dsn:
-        return _PLAIN_PW.sub(r"\g<1>***", dsn)
-    # Up to the last "@": an unescaped "@" or "/" in a password must not leak its tail.
-    match = _URL_USERINFO.match(dsn)
-    if match is not None and ":" in match[2]:
-        dsn = f"{match[1]}{match[2].split(':', 1)[0]}:***@{dsn[match.end() :]}"
-    return _URL_PW.sub(r"\g<1>***", dsn)
+    """The DSN as libpq reads it (key=value form), passwords replaced by ***.
+
+    A string libpq cannot read is not shown at all: where it holds a password is unknowable.
+    """
+    parameters = _dsn_parameters(dsn)
+    if parameters is None:
+        return UNREADABLE_DSN
+    for key in _SECRET_PARAMETERS:
+        if key in parameters:
+            parameters[key] = "***"
+    return make_conninfo("", **parameters)
 
 
-def _is_postgres_dsn(dsn: str) -> bool:
-    if "://" in dsn:
-        return dsn.split("://", 1)[0].lower() in ("postgresql", "postgres")
-    return _KV_DSN.fullmatch(dsn) is not None
+# The variables load_settings() was given; None: the process environment.
+_ENVIRON: ContextVar[Mapping[str, str] | None] = ContextVar("dragonfly_environ", default=None)
+
+
+class _EnvironSource(EnvSettingsSource):
+    """pydantic-settings' environment source over a mapping (default: the process environment),
+    where a blank value is unset and surrounding whitespace is dropped."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str] | None) -> None:
+        self.environ = os.environ if environ is None else environ
+        super().__init__(settings_cls, case_sensitive=False)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        environ = self.environ.items()
+        return {name.lower(): value.strip() for name, value in environ if value.strip()}
 
 
 class Settings(BaseSettings):
     """Every setting of the API and workers; secrets are SecretStr and never printed.
 
-    Build it with load_settings(): Settings(**fields) itself never reads the environment.
+    pydantic-settings reads the process environment (a blank variable counts as unset);
+    load_settings() turns its errors into one line per problem.
     """
 
-    model_config = SettingsConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+    model_config = SettingsConfigDict(
+        extra="forbid",
+        frozen=True,
+        hide_input_in_errors=True,
+        str_strip_whitespace=True,
+    )
 
     supabase_mode: SupabaseMode = Field(SupabaseMode.DEV, description="Picks the _DEV/_PROD vars.")
     supabase_url_dev: str | None = Field(None, description="Supabase REST base URL (dev).")
@@ -88,7 +127,37 @@ class Settings(BaseSettings):
     worker_poll_interval: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="Idle poll seconds; None: worker default."
     )
+    worker_heartbeat_interval: float = Field(
+        15.0, gt=0, allow_inf_nan=False, description="Seconds between heartbeats (stale at 90)."
+    )
+    worker_lock_timeout: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds a lease lasts unextended before it is reaped; None: the database's "
+        "ops.default_lock_timeout() (30 minutes).",
+    )
+    worker_lease_extend_interval: float = Field(
+        60.0, gt=0, allow_inf_nan=False, description="Seconds between extend_lock calls."
+    )
+    retain_completed_jobs: float = Field(
+        7 * 86400.0, gt=0, allow_inf_nan=False, description="Seconds a completed job is kept."
+    )
+    retain_dead_lettered_jobs: float = Field(
+        30 * 86400.0, gt=0, allow_inf_nan=False, description="Seconds a dead-lettered job is kept."
+    )
+    retain_stopped_workers: float = Field(
+        7 * 86400.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds a heartbeat row is kept after its worker's last beat.",
+    )
     port: int = Field(8888, ge=1, le=65535, description="API port.")
+    host: str = Field(
+        "0.0.0.0",  # noqa: S104 - the deployed API (Railway) must listen on every address
+        min_length=1,
+        description="HOST: address the API listens on; `dragonfly-harness up` uses 127.0.0.1.",
+    )
     dragonfly_api_key: SecretStr | None = Field(
         None,
         description="Required in the X-DRAGONFLY-API-KEY header by write endpoints; "
@@ -103,6 +172,8 @@ class Settings(BaseSettings):
     otel_traces_exporter: OtelExporter | None = None
     otel_metrics_exporter: OtelExporter | None = None
     otel_logs_exporter: OtelExporter | None = None
+    # Read by the HTTP and DB instrumentations themselves; ours is a default a user can replace.
+    otel_semconv_stability_opt_in: str = "http,database"
 
     @classmethod
     def settings_customise_sources(
@@ -113,8 +184,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # load_settings() is the one reader of the environment (or of the mapping it is given).
-        return (init_settings,)
+        # Arguments, then the environment (load_settings' mapping when it was given one).
+        return (init_settings, _EnvironSource(settings_cls, _ENVIRON.get()))
 
     @field_validator("supabase_mode", "environment", mode="before")
     @classmethod
@@ -146,8 +217,22 @@ class Settings(BaseSettings):
     @classmethod
     def _check_dsn(cls, value: SecretStr | None) -> SecretStr | None:
         # The message must never quote the value: it holds a password.
-        if value is not None and not _is_postgres_dsn(value.get_secret_value()):
-            raise ValueError("is not a postgresql:// URL or libpq key=value string")
+        if value is not None and _dsn_parameters(value.get_secret_value()) is None:
+            raise ValueError(
+                "is not a postgresql:// URL or libpq key=value string (in a URL, percent-encode "
+                "@ : / # ? in the password, e.g. @ as %40)"
+            )
+        return value
+
+    @field_validator("worker_lease_extend_interval")
+    @classmethod
+    def _check_extend_interval(cls, value: float, info: ValidationInfo) -> float:
+        timeout = info.data.get("worker_lock_timeout")
+        if timeout is not None and value >= timeout:
+            raise ValueError(
+                f"must be shorter than WORKER_LOCK_TIMEOUT ({timeout:g} s), or the reaper takes "
+                "running jobs back"
+            )
         return value
 
     @model_validator(mode="after")
@@ -201,6 +286,17 @@ _FIXES = {
     "PORT": "set PORT to a whole number from 1 to 65535, or unset it for 8888",
     "WORKER_POLL_INTERVAL": "set WORKER_POLL_INTERVAL to a positive number of seconds (e.g. 2.5), "
     "or unset it for each worker's default",
+    **{
+        var: f"set {var} to a positive number of seconds, or unset it for the default"
+        for var in (
+            "WORKER_HEARTBEAT_INTERVAL",
+            "WORKER_LOCK_TIMEOUT",
+            "WORKER_LEASE_EXTEND_INTERVAL",
+            "RETAIN_COMPLETED_JOBS",
+            "RETAIN_DEAD_LETTERED_JOBS",
+            "RETAIN_STOPPED_WORKERS",
+        )
+    },
     "MAX_UPLOAD_BYTES": "set MAX_UPLOAD_BYTES to a positive whole number of bytes, "
     "or unset it for 10 MB (10485760)",
     **{
@@ -247,20 +343,28 @@ def _describe(error: ErrorDetails, raw: Mapping[str, str]) -> str:
         reason = "is not one of " + choices.replace(" or ", ", ")
     else:  # pydantic's wording, e.g. "Input should be greater than 0"
         reason = error["msg"].removeprefix("Value error, ").replace("Input should", "should")
-    shown = "the value (hidden)" if var in _SECRETS else repr(mask_dsn(raw.get(var, "")))
+    value = raw.get(var, "")
+    # Secrets are never shown, nor a value that may carry credentials (user:password@host).
+    shown = "the value (hidden)" if var in _SECRETS or "@" in value else repr(value)
     return f"{var}: {shown} {reason} — {_fix(var)}"
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Parse settings from `environ` (default: the process environment); raise ConfigError."""
-    source = os.environ if environ is None else environ
-    # Empty (or blank) values count as unset; surrounding whitespace is never meaningful.
-    raw = {var: value.strip() for var in _FIELDS if (value := source.get(var, "")).strip()}
+    source = _EnvironSource(Settings, environ)
+    raw = {
+        var: value
+        for name, value in source.env_vars.items()
+        if (var := name.upper()) in _FIELDS and value is not None
+    }
+    token = _ENVIRON.set(environ)
     try:
-        return Settings.model_validate({var.lower(): value for var, value in raw.items()})
+        return Settings.model_validate({})  # pydantic-settings adds the environment
     except ValidationError as exc:
         # Never chain the ValidationError: its text quotes the input, secrets included.
         errors = exc.errors(include_url=False, include_input=False)
+    finally:
+        _ENVIRON.reset(token)
     problems = [_describe(error, raw) for error in errors if error["loc"]]
     mode = raw.get("SUPABASE_MODE", "dev").lower()
     if mode in {m.value for m in SupabaseMode}:

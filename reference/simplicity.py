@@ -33,7 +33,15 @@ _ALIAS_TO_COLUMN = {alias: column for column, names in COLUMN_ALIASES.items() fo
 
 
 class HeaderError(ValueError):
-    """The header row lacks required columns or names one column twice."""
+    """The header row lacks required columns or names one column twice.
+
+    `code` is the API's error code: missing_columns when anything is missing (the bigger
+    problem), else duplicate_columns.
+    """
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def normalize_header(name: str) -> str:
@@ -73,5 +81,7 @@ def map_header(fields: Sequence[str]) -> HeaderMapping:
     if duplicated:
         problems.append(f"column(s) named twice: {', '.join(duplicated)}")
     if problems:
-        raise HeaderError("; ".join(problems))
+        raise HeaderError(
+            "; ".join(problems), "missing_columns" if missing else "duplicate_columns"
+        )
     return HeaderMapping(positions, tuple(ignored))

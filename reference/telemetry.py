@@ -9,8 +9,12 @@ otherwise to none. Processes that export nothing still create spans, so tests ca
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import threading
+import time
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 from opentelemetry import _logs, metrics, trace
@@ -25,12 +29,14 @@ from opentelemetry.sdk.metrics.export import (
     MetricReader,
     PeriodicExportingMetricReader,
 )
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
 from reference.config import OtelExporter, Settings
 
+DISTRIBUTION = "dragonfly-harness"
+SHUTDOWN_TIMEOUT = 5.0  # seconds a stopping process gives its telemetry to flush
 LOG_FORMAT = (
     "%(asctime)s %(levelname)s %(name)s [trace_id=%(otelTraceID)s span_id=%(otelSpanID)s] "
     "%(message)s"
@@ -45,10 +51,27 @@ class Telemetry:
     meter_provider: MeterProvider
     logger_provider: LoggerProvider
 
-    def shutdown(self) -> None:
-        self.tracer_provider.shutdown()
-        self.meter_provider.shutdown()
-        self.logger_provider.shutdown()
+    def shutdown(self, timeout: float = SHUTDOWN_TIMEOUT) -> None:
+        """Flush and stop all three at once, waiting `timeout` seconds at most.
+
+        With the collector gone each exporter retries until its own deadline (10 s by default),
+        one after the other; a process told to stop must not wait for that.
+        """
+        deadline = time.monotonic() + timeout
+        stopping = [
+            threading.Thread(target=shutdown, name=f"telemetry-shutdown-{index}", daemon=True)
+            for index, shutdown in enumerate(
+                (
+                    self.tracer_provider.shutdown,
+                    self.meter_provider.shutdown,
+                    self.logger_provider.shutdown,
+                )
+            )
+        ]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join(max(deadline - time.monotonic(), 0.0))
 
 
 def _choice(explicit: OtelExporter | None, settings: Settings) -> OtelExporter:
@@ -109,15 +132,31 @@ def _logger_provider(resource: Resource, settings: Settings) -> tuple[LoggerProv
     return provider, choice != "none"
 
 
+def service_version() -> str:
+    """The installed distribution's version (service.version)."""
+    try:
+        return version(DISTRIBUTION)
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0+unknown"
+
+
+def service_resource(service_name: str, settings: Settings) -> Resource:
+    """Our resource attributes as defaults: OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win."""
+    from_environment = OTELResourceDetector().detect().attributes
+    ours = {
+        "service.name": service_name,
+        "service.namespace": "dragonfly",
+        "service.version": service_version(),
+        "deployment.environment.name": settings.environment.value,
+    }
+    return Resource.create({k: v for k, v in ours.items() if k not in from_environment})
+
+
 def configure_telemetry(service_name: str, settings: Settings) -> Telemetry:
     """Install tracer, meter and logger providers, instrument psycopg and logging."""
-    resource = Resource.create(
-        {
-            "service.name": service_name,
-            "service.namespace": "dragonfly",
-            "deployment.environment.name": settings.environment.value,
-        }
-    )
+    # The instrumentations read this variable themselves, once; the user's value wins.
+    os.environ.setdefault("OTEL_SEMCONV_STABILITY_OPT_IN", settings.otel_semconv_stability_opt_in)
+    resource = service_resource(service_name, settings)
     tracer_provider = _tracer_provider(resource, settings)
     trace.set_tracer_provider(tracer_provider)
     meter_provider = MeterProvider(resource=resource, metric_readers=_metric_readers(settings))
@@ -126,6 +165,13 @@ def configure_telemetry(service_name: str, settings: Settings) -> Telemetry:
     _logs.set_logger_provider(logger_provider)
 
     logging.basicConfig(level=settings.log_level, format=LOG_FORMAT, stream=sys.stderr, force=True)
+    # The SDK's own records (e.g. "Failed to export", when the collector is down) go to stderr
+    # only: exported through the SDK itself, each failure would make another record to export.
+    sdk_logger = logging.getLogger("opentelemetry")
+    sdk_logger.propagate = False
+    sdk_handler = logging.StreamHandler(sys.stderr)
+    sdk_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    sdk_logger.handlers = [sdk_handler]
     LoggingInstrumentor().instrument(
         tracer_provider=tracer_provider,
         inject_trace_context=True,

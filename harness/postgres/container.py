@@ -8,16 +8,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.postgres.server import PostgresServer, PostgresSourceError
+from harness.postgres.server import TEST_SERVER_SETTINGS, PostgresServer, PostgresSourceError
 
 DEFAULT_IMAGE = "postgres:18"  # the official image, what users' CI pulls
 RYUK_IMAGE_PREFIX = "testcontainers/ryuk"
 DEFAULT_DOCKER_SOCKET = "unix:///var/run/docker.sock"
 DOCKER_PING_TIMEOUT = 3  # seconds; an engine that does not answer by then is not there
 # The same throwaway tuning as the embedded server: nothing here must survive a crash.
-SERVER_COMMAND = (
-    "postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
-)
+SERVER_COMMAND = "postgres " + " ".join(f"-c {setting}" for setting in TEST_SERVER_SETTINGS)
+# The data directory lives in memory, as the embedded server's page cache effectively does: on
+# the engine's overlay filesystem every per-test CREATE DATABASE ... TEMPLATE copy is 10x slower.
+# Mounted one level above PGDATA and owned by uid 999 (postgres in the official image and in the
+# offline one), so the official entrypoint (PGDATA=/var/lib/postgresql/18/docker) and the offline
+# image's (PGDATA=/var/lib/postgresql/data) can both create the data directory.
+DATA_TMPFS = {"/var/lib/postgresql": "rw,uid=999,gid=999,mode=0755,size=2g"}
 
 
 def docker_client() -> Any:
@@ -93,6 +97,8 @@ def start_container(image: str = DEFAULT_IMAGE) -> PostgresServer:
     container = PostgresContainer(
         image, username="postgres", password=password, dbname="postgres", driver=None
     ).with_command(SERVER_COMMAND)
+    container.tmpfs.update(DATA_TMPFS)  # with_tmpfs_mount() takes a size, not mount options
+    container.with_kwargs(shm_size="256m")
 
     def stop() -> None:
         try:
@@ -117,4 +123,5 @@ def start_container(image: str = DEFAULT_IMAGE) -> PostgresServer:
         conninfo=f"postgresql://postgres:{password}@{host}:{port}/postgres",
         description=f"container {image} on {host}:{port}, started in {elapsed:.2f} s",
         _stop=stop,
+        container_id=container.get_wrapped_container().id,
     )

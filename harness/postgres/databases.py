@@ -33,6 +33,7 @@ class TestDatabases:
         self.template = f"{self.prefix}_template"
         self.times = CloneTimes()
         self._admin: psycopg.Connection[object] | None = None
+        self._owns_template = True
 
     @property
     def admin(self) -> psycopg.Connection[object]:
@@ -63,6 +64,13 @@ class TestDatabases:
         )
         self.times.template_seconds = time.monotonic() - started
 
+    def adopt_template(self, name: str) -> None:
+        """Clone an existing database (your own schema) instead of a migrated template.
+
+        It is left as it is at the end; it must have no other sessions while tests clone it.
+        """
+        self.template, self._owns_template = name, False
+
     def clone(self) -> str:
         """A new database cloned from the template; returns its name."""
         name = f"{self.prefix}_{secrets.token_hex(6)}"
@@ -84,6 +92,8 @@ class TestDatabases:
     def close(self) -> None:
         """Drop the template and close the admin connection."""
         try:
+            if not self._owns_template:
+                return
             self._execute(
                 sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE false").format(
                     sql.Identifier(self.template)

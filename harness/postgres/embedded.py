@@ -14,19 +14,11 @@ import time
 from pathlib import Path
 
 from harness.network import free_port
-from harness.postgres.server import PostgresServer, PostgresSourceError
+from harness.postgres.server import TEST_SERVER_SETTINGS, PostgresServer, PostgresSourceError
 
 SERVER_USER = "dragonfly_pg"  # PostgreSQL refuses to run as root; this user runs it instead
 START_TIMEOUT = 60  # seconds pg_ctl waits for the server to accept connections
 PORT_ATTEMPTS = 3  # a free port can be taken between choosing it and binding it
-# Tuned for throwaway test data: nothing here needs to survive a power cut.
-TEST_SERVER_SETTINGS = (
-    "fsync=off",
-    "synchronous_commit=off",
-    "full_page_writes=off",
-    "max_connections=300",
-    "shared_buffers=128MB",
-)
 
 
 def embedded_bin_dir() -> Path:
@@ -75,7 +67,11 @@ def _let_others_traverse(path: Path) -> None:
 class EmbeddedPostgres:
     """One initdb'd data directory and the server running on it."""
 
-    def __init__(self, data_root: Path | None = None) -> None:
+    def __init__(
+        self, data_root: Path | None = None, settings: tuple[str, ...] = TEST_SERVER_SETTINGS
+    ) -> None:
+        # Server options (-c ...); the tests' default trades durability for speed.
+        self.settings = settings
         self.bin_dir = embedded_bin_dir()
         self.workdir = Path(tempfile.mkdtemp(prefix="dragonfly-pg-", dir=data_root))
         self.data_dir = self.workdir / "data"
@@ -131,7 +127,7 @@ class EmbeddedPostgres:
 
     def start(self) -> None:
         """Start on a free 127.0.0.1 port and wait until it accepts connections."""
-        settings = " ".join(f"-c {setting}" for setting in TEST_SERVER_SETTINGS)
+        settings = " ".join(f"-c {setting}" for setting in self.settings)
         for _attempt in range(PORT_ATTEMPTS):
             port = self.port or free_port()
             options = f"-c listen_addresses=127.0.0.1 -p {port} -k {self.workdir} {settings}"

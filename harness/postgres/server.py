@@ -5,8 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+from urllib.parse import quote, urlencode
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from reference.config import mask_dsn
+
+# Tuned for throwaway test data, the same on every source the harness starts: nothing here
+# needs to survive a power cut.
+TEST_SERVER_SETTINGS = (
+    "fsync=off",
+    "synchronous_commit=off",
+    "full_page_writes=off",
+    "max_connections=300",
+    "shared_buffers=128MB",
+)
 
 
 class PostgresSourceError(RuntimeError):
@@ -21,19 +34,63 @@ class RestartableServer(Protocol):
     def start(self) -> None: ...
 
 
+class DatabaseUrl(str):
+    """A postgresql:// URL whose repr hides the password (pytest shows fixture values' reprs)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(mask_dsn(str(self)))
+
+
+def as_url(conninfo: str, dbname: str | None = None) -> DatabaseUrl:
+    """The postgresql:// URL form of a libpq connection string (either form), for URL clients."""
+    params = {k: str(v) for k, v in conninfo_to_dict(conninfo).items() if v is not None}
+    if dbname is not None:
+        params["dbname"] = dbname
+    user, password = params.pop("user", ""), params.pop("password", "")
+    host, port = params.pop("host", "localhost"), params.pop("port", "")
+    name = params.pop("dbname", "")
+    userinfo = quote(user, safe="")
+    if password:
+        userinfo += ":" + quote(password, safe="")
+    netloc = f"{userinfo}@" if userinfo else ""
+    netloc += f"[{host}]" if ":" in host else quote(host, safe="")
+    if port:
+        netloc += f":{port}"
+    query = f"?{urlencode(params)}" if params else ""
+    return DatabaseUrl(f"postgresql://{netloc}/{quote(name, safe='')}{query}")
+
+
 @dataclass
 class PostgresServer:
     """A running Postgres server and how to reach it."""
 
     source: str  # "container", "embedded" or "external"
-    conninfo: str  # connection string to the maintenance database
-    description: str  # where it runs, for reports (never holds a password)
+    conninfo: str = field(repr=False)  # connection string to the maintenance database
+    description: str = ""  # where it runs, for reports (never holds a password)
     _stop: Callable[[], None] | None = field(default=None, repr=False)
     _process: RestartableServer | None = field(default=None, repr=False)
+    container_id: str | None = None  # the container source's, for pause and network faults
 
     def conninfo_for(self, dbname: str) -> str:
-        """The connection string for another database on this server."""
+        """The libpq key=value connection string for another database on this server."""
         return make_conninfo(self.conninfo, dbname=dbname)
+
+    def url_for(self, dbname: str) -> DatabaseUrl:
+        """The postgresql:// URL of another database on this server."""
+        return as_url(self.conninfo, dbname)
+
+    @property
+    def url(self) -> DatabaseUrl:
+        """The postgresql:// URL of the maintenance database."""
+        return as_url(self.conninfo)
+
+    @property
+    def password(self) -> str | None:
+        """The password in the connection string, for masking it in reports."""
+        value = conninfo_to_dict(self.conninfo).get("password")
+        return str(value) if value else None
 
     @property
     def dbname(self) -> str:

@@ -1,4 +1,4 @@
-"""`python -m reference.api`: the API on 0.0.0.0:$PORT (Railway), logs on standard logging."""
+"""`python -m reference.api`: the API on $HOST:$PORT (default 0.0.0.0:8888, as Railway needs)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def main() -> None:
     try:
         # log_config=None: uvicorn's error and access logs go through the root logger that
         # configure_telemetry set up, so their records carry trace ids.
-        uvicorn.run(create_app(settings), host="0.0.0.0", port=settings.port, log_config=None)  # noqa: S104
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
     finally:
         telemetry.shutdown()  # flush spans, metrics and logs before exit
 

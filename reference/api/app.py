@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from psycopg_pool import ConnectionPool
 
 from reference.api import enforcement, health, intake, jobs, ops
+from reference.api.deps import ApiKeyFirst
 from reference.api.errors import HANDLED, handle_error
 from reference.api.intake import UPLOAD_PATH
 from reference.api.limits import BodyLimit
@@ -61,6 +62,8 @@ def create_app(settings: Settings) -> FastAPI:
     for module in (health, intake, enforcement, jobs, ops):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, exempt=frozenset({UPLOAD_PATH}))
+    # Added last, so outermost: a write without the key is a 401 before its body is read.
+    app.add_middleware(ApiKeyFirst, settings=settings, openapi=app.openapi)
     for exception_type in HANDLED:
         app.add_exception_handler(exception_type, handle_error)
     register_queue_depth_gauge(lambda: app.state.pool)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -11,8 +12,10 @@ import psycopg
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from reference.api.errors import ApiError, database_unavailable
+from reference.api.errors import ApiError, database_unavailable, error_response
 from reference.config import Settings
 
 CONNECT_TIMEOUT = 2.0  # seconds a request waits for a pooled connection before a 503
@@ -59,11 +62,8 @@ def connection(
         yield conn
 
 
-def require_api_key(
-    settings: Annotated[Settings, Depends(get_settings)],
-    given: Annotated[str | None, Depends(api_key_header)],
-) -> None:
-    """Let the request through only with the right X-DRAGONFLY-API-KEY."""
+def check_api_key(settings: Settings, given: str | None) -> None:
+    """Raise the 401 ApiError unless `given` is this server's key (compared in constant time)."""
     if settings.dragonfly_api_key is None:
         raise ApiError(
             401,
@@ -84,6 +84,57 @@ def require_api_key(
             "invalid_api_key",
             f"the {API_KEY_HEADER} header does not match this server's API key",
         )
+
+
+def require_api_key(
+    settings: Annotated[Settings, Depends(get_settings)],
+    given: Annotated[str | None, Depends(api_key_header)],
+) -> None:
+    """Let the request through only with the right X-DRAGONFLY-API-KEY (documents the header)."""
+    check_api_key(settings, given)
+
+
+def _secured_operations(spec: Mapping[str, Any]) -> list[tuple[str, re.Pattern[str]]]:
+    """(METHOD, path pattern) of every operation the OpenAPI document marks as needing a key."""
+    secured = []
+    for path, operations in spec.get("paths", {}).items():
+        pattern = re.compile(re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)) + "$")
+        for method, operation in operations.items():
+            if operation.get("security"):
+                secured.append((method.upper(), pattern))
+    return secured
+
+
+class ApiKeyFirst:
+    """Pure ASGI middleware: a write route's key is checked before any byte of its body is read.
+
+    FastAPI reads and parses a body before it runs dependencies, so without this a malformed or
+    oversized body from a client without the key got a 400 or 413 instead of the 401. The write
+    routes are those whose OpenAPI operation has `security` (require_api_key puts it there).
+    """
+
+    def __init__(
+        self, app: ASGIApp, settings: Settings, openapi: Callable[[], Mapping[str, Any]]
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.openapi = openapi
+        self._secured: list[tuple[str, re.Pattern[str]]] | None = None
+
+    def _is_write(self, scope: Scope) -> bool:
+        if self._secured is None:
+            self._secured = _secured_operations(self.openapi())
+        method, path = scope["method"], scope["path"]
+        return any(method == want and pattern.match(path) for want, pattern in self._secured)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self._is_write(scope):
+            try:
+                check_api_key(self.settings, Headers(scope=scope).get(API_KEY_HEADER))
+            except ApiError as refused:
+                await error_response(refused)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 Connection = Annotated[psycopg.Connection[Any], Depends(connection)]

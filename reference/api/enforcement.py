@@ -86,5 +86,5 @@ def queue_drafting(request: EnforcementRequest, conn: Connection) -> Enforcement
             f"judgment {request.judgment_id} has no enforcement plan yet: POST "
             "/api/v1/enforcement/strategy first, then ask for drafting once its job completed",
         )
-    key = f"drafting:{request.judgment_id}:{_epoch(state['plan_updated_at'])}"
-    return _queue(conn, "enforcement_drafting", request.judgment_id, key)
+    # The strategy job enqueues drafting with this same key (one format, made in SQL).
+    return _queue(conn, "enforcement_drafting", request.judgment_id, state["drafting_key"])

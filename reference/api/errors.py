@@ -102,6 +102,29 @@ def _validation_error(exc: RequestValidationError) -> ApiError:
     return ApiError(422, "invalid_request", problems or "the request is invalid")
 
 
+def _unreadable_body(cause: BaseException) -> ApiError:
+    """FastAPI's "There was an error parsing the body", said with what is wrong and the fix."""
+    if isinstance(cause, UnicodeDecodeError):
+        problem = (
+            f"the request body is not UTF-8: byte 0x{cause.object[cause.start]:02x} at offset "
+            f"{cause.start} is not valid UTF-8; send JSON encoded as UTF-8"
+        )
+    else:
+        problem = "the request body cannot be read as JSON"
+    return ApiError(
+        400,
+        "malformed_json",
+        f'{problem}, e.g. {{"judgment_id": "<uuid>"}} with Content-Type: application/json',
+    )
+
+
+def _http_error(exc: HTTPException) -> ApiError:
+    if exc.status_code == 400 and exc.__cause__ is not None:  # FastAPI could not read the body
+        return _unreadable_body(exc.__cause__)
+    code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    return ApiError(exc.status_code, code, str(exc.detail), exc.headers)
+
+
 def to_api_error(exc: Exception) -> ApiError:
     """Translate any exception into the ApiError the client sees."""
     if isinstance(exc, ApiError):
@@ -109,8 +132,7 @@ def to_api_error(exc: Exception) -> ApiError:
     if isinstance(exc, RequestValidationError):
         return _validation_error(exc)
     if isinstance(exc, HTTPException):
-        code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
-        return ApiError(exc.status_code, code, str(exc.detail), exc.headers)
+        return _http_error(exc)
     if isinstance(exc, QueueUnavailableError | psycopg.OperationalError):
         return database_unavailable()
     if isinstance(exc, QueueBusyError):

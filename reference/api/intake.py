@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated, Any
 from uuid import UUID
 
-import psycopg
 from fastapi import APIRouter, Depends, Query, Request
 from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
@@ -14,16 +12,22 @@ from starlette.concurrency import run_in_threadpool
 from reference.api.deps import ApiKey, Connection, checkout, get_pool, get_settings
 from reference.api.errors import ApiError, error_responses
 from reference.api.schemas import BatchErrors, BatchStatus, RowError, UploadAccepted
-from reference.api.sql import execute, fetch_all, fetch_one
-from reference.api.uploads import FIELD, check_csv, read_upload
+from reference.api.sql import fetch_all, fetch_one
+from reference.api.uploads import FIELD, check_csv, read_upload, store_upload
 from reference.config import Settings
-from reference.jobqueue import JobType, QueueClient
 
 PREFIX = "/api/v1/intake"
 UPLOAD_PATH = f"{PREFIX}/upload"
+# A batch holds at most a few million rows (MAX_UPLOAD_BYTES); past this an offset is a mistake,
+# and past 2**63 - 1 Postgres could not take it (a 500 before this maximum).
+MAX_ERROR_OFFSET = 1_000_000_000
 router = APIRouter(prefix=PREFIX, tags=["intake"])
 BATCH_RESPONSES = error_responses(
     404, 422, 500, 503, e404="batch_not_found", e422="invalid_request"
+)
+EXAMPLE_CSV = (
+    "Case Number,Plaintiff,Defendant,Judgment Amount,Filing Date,County\r\n"
+    '2024-CV-0001,Acme Funding LLC,John Doe,"$1,234.56",01/15/2024,Kings\r\n'
 )
 UPLOAD_BODY = {
     "requestBody": {
@@ -38,58 +42,38 @@ UPLOAD_BODY = {
                             "type": "string",
                             "format": "binary",
                             "description": "The Simplicity CSV export (UTF-8, with a header row)",
+                            "examples": [EXAMPLE_CSV],
                         }
                     },
-                }
+                },
+                # What makes a generated upload a CSV: its part's type and a .csv file name.
+                "encoding": {
+                    FIELD: {
+                        "contentType": "text/csv",
+                        "headers": {
+                            "Content-Disposition": {
+                                "schema": {
+                                    "type": "string",
+                                    "example": f'form-data; name="{FIELD}"; '
+                                    'filename="judgments.csv"',
+                                }
+                            }
+                        },
+                    }
+                },
             }
         },
     }
 }
 
 
-def _queue_ingest(conn: psycopg.Connection[Any], batch_id: UUID, sha256: str, force: bool) -> UUID:
-    queue = QueueClient(conn)
-    payload = {"batch_id": str(batch_id)}
-    own_key = f"{sha256}:{batch_id}"
-    job_id = queue.queue_job(
-        JobType.INGEST_CSV, payload, idempotency_key=own_key if force else sha256
-    )
-    if not force:
-        job = queue.get_job(job_id)
-        if job is None or job.payload != payload:
-            # A job for these bytes outlived its batch (deleted by hand): this batch needs its own.
-            job_id = queue.queue_job(JobType.INGEST_CSV, payload, idempotency_key=own_key)
-    return job_id
-
-
-def store_upload(
+def check_and_store_upload(
     pool: ConnectionPool[Any], filename: str, content: bytes, force: bool
 ) -> UploadAccepted:
-    """Check the CSV, then store batch, bytes and ingest_csv job in one transaction."""
+    """Check the CSV, then store it (batch, bytes, ingest_csv job) in one transaction."""
     check_csv(content)
-    sha256 = hashlib.sha256(content).hexdigest()
-    params = {"sha256": sha256, "filename": filename, "size_bytes": len(content)}
-    with checkout(pool) as conn, conn.transaction():
-        # Two uploads of the same new bytes: the second waits here, then sees the first.
-        execute(conn, "lock_file_sha256", params)
-        existing = fetch_one(conn, "find_batch_by_sha256", params)
-        if existing is not None and not force:
-            raise ApiError(
-                409,
-                "duplicate_file",
-                f"this file (sha256 {sha256}) was already uploaded as batch {existing['id']} "
-                f"(status {existing['status']}); follow it at /api/v1/intake/batches/"
-                f"{existing['id']}, or upload again with ?force=true to ingest it again",
-            )
-        batch = fetch_one(conn, "insert_batch", params)
-        assert batch is not None  # INSERT ... RETURNING always returns the row
-        batch_id: UUID = batch["id"]
-        execute(conn, "insert_upload", {"batch_id": batch_id, "content": content})
-        job_id = _queue_ingest(conn, batch_id, sha256, force)
-        execute(conn, "set_batch_job", {"batch_id": batch_id, "job_id": job_id})
-    return UploadAccepted(
-        batch_id=batch_id, job_id=job_id, filename=filename, size_bytes=len(content), sha256=sha256
-    )
+    with checkout(pool) as conn:
+        return store_upload(conn, filename, content, force=force)
 
 
 @router.post(
@@ -98,7 +82,8 @@ def store_upload(
     response_model=UploadAccepted,
     responses=error_responses(
         *(400, 401, 409, 413, 415, 422, 500, 503),
-        e400="empty_file, not_utf8, missing_columns, malformed_csv, missing_file, "
+        e400="empty_file, not_utf8, missing_columns, duplicate_columns, malformed_csv, "
+        "invalid_filename, missing_file, "
         "multiple_files, malformed_multipart",
         e401="invalid_api_key, writes_disabled",
         e409="duplicate_file",
@@ -121,7 +106,7 @@ async def upload_csv(
 ) -> UploadAccepted:
     upload = await read_upload(request, settings.max_upload_bytes)
     return await run_in_threadpool(
-        store_upload, pool, upload.filename, bytes(upload.content), force
+        check_and_store_upload, pool, upload.filename, bytes(upload.content), force
     )
 
 
@@ -148,7 +133,7 @@ def get_batch_errors(
     batch_id: UUID,
     conn: Connection,
     limit: Annotated[int, Query(ge=1, le=1000, description="Page size")] = 100,
-    offset: Annotated[int, Query(ge=0, description="Errors to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ERROR_OFFSET, description="Errors to skip")] = 0,
 ) -> BatchErrors:
     params = {"batch_id": batch_id, "limit": limit, "offset": offset}
     counted = fetch_one(conn, "count_batch_errors", params)

@@ -72,7 +72,7 @@ SELECT
     j.id AS judgment_id,
     greatest(j.updated_at, d.updated_at) AS state_at,
     p.id AS plan_id,
-    p.updated_at AS plan_updated_at
+    enforcement.drafting_idempotency_key(p.id, p.strategy, p.updated_at) AS drafting_key
 FROM public.judgments AS j
 LEFT JOIN public.debtor_profiles AS d ON d.judgment_id = j.id
 LEFT JOIN enforcement.plans AS p ON p.judgment_id = j.id

@@ -12,15 +12,17 @@ from opentelemetry.metrics import CallbackOptions, Observation
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from reference.api.sql import fetch_all
+from reference.jobqueue import JobStatus, JobType
 
 GAUGE_NAME = "dragonfly.queue.depth"
+OPEN_STATUSES = (JobStatus.PENDING, JobStatus.PROCESSING, JobStatus.FAILED)  # completed left out
 OBSERVE_TIMEOUT = 1.0  # seconds the callback waits for a connection; it runs on the export thread
 
 logger = logging.getLogger(__name__)
 
 
 def observe_queue_depth(pool: ConnectionPool[Any] | None) -> list[Observation]:
-    """One observation per (job_type, status) with jobs, completed left out; none when down."""
+    """One observation per job type and open status (zeros included); none when down."""
     if pool is None:
         return []
     try:
@@ -29,9 +31,13 @@ def observe_queue_depth(pool: ConnectionPool[Any] | None) -> list[Observation]:
     except (PoolTimeout, PoolClosed, psycopg.Error) as error:
         logger.debug("queue depth not observed: %s", type(error).__name__)
         return []
+    # Every job type and status gets a point, 0 included: a dashboard shows a line at zero.
+    depth = {(job_type.value, status.value): 0 for job_type in JobType for status in OPEN_STATUSES}
+    for row in rows:
+        depth[(row["job_type"], row["status"])] = row["depth"]
     return [
-        Observation(row["depth"], {"job_type": row["job_type"], "status": row["status"]})
-        for row in rows
+        Observation(count, {"job_type": job_type, "status": status})
+        for (job_type, status), count in depth.items()
     ]
 
 

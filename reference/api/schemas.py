@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Literal
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-BatchState = Literal["queued", "processing", "completed", "failed"]
-JobState = Literal["pending", "processing", "completed", "failed"]
+from reference.jobqueue import JobStatus
+
 EnforcementJobType = Literal["enforcement_strategy", "enforcement_drafting"]
+
+
+class BatchState(StrEnum):
+    """The labels of the Postgres enum ops.ingest_batch_status."""
+
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
 
 
 class HealthStatus(BaseModel):
@@ -44,7 +54,7 @@ class BatchStatus(BaseModel):
     size_bytes: int
     status: BatchState
     job_id: UUID | None
-    job_status: JobState | None = Field(description="Status of the batch's ingest_csv job")
+    job_status: JobStatus | None = Field(description="Status of the batch's ingest_csv job")
     total_rows: int | None
     valid_rows: int | None
     invalid_rows: int | None
@@ -88,7 +98,7 @@ class JobInfo(BaseModel):
 
     id: UUID
     job_type: str
-    status: JobState
+    status: JobStatus
     attempts: int
     max_attempts: int
     run_at: datetime
@@ -108,7 +118,9 @@ class QueueHealth(BaseModel):
     failed: int
     dead_lettered: int
     oldest_pending_age_seconds: float | None
-    stuck: int = Field(description="Processing jobs whose lease is older than 30 minutes")
+    stuck: int = Field(
+        description="Processing jobs whose lease is older than ops.default_lock_timeout()"
+    )
 
 
 class QueueHealthList(BaseModel):

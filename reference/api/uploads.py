@@ -1,19 +1,29 @@
-"""Read the `file` part of a multipart upload, bounded, and check that it is a usable CSV."""
+"""Read the `file` part of a multipart upload, bounded, check that it is a usable CSV, store it.
+
+`store_upload` is the one writer of an upload (batch, bytes, ingest_csv job): the API calls it,
+and so do the harness and the tests that need a stored file without HTTP.
+"""
 
 from __future__ import annotations
 
 import codecs
 import csv
+import hashlib
 import io
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
+import psycopg
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from reference.api.errors import ApiError
+from reference.api.schemas import UploadAccepted
+from reference.api.sql import execute, fetch_one
+from reference.jobqueue import JobType, QueueClient
 from reference.simplicity import HeaderError, map_header
 
 if TYPE_CHECKING:
@@ -91,7 +101,16 @@ class _FormReader:
                 400, "multiple_files", f"the form has more than one file field: {_HOW_TO_SEND}"
             )
         raw_name = options.get(b"filename", b"").decode("utf-8", "replace")
-        name = _CONTROL.sub("", raw_name.replace("\\", "/").rsplit("/", 1)[-1])
+        segments = raw_name.replace("\\", "/").split("/")
+        if ".." in segments:
+            # Folders are dropped (old browsers send C:\...\x.csv); a climb is an attack.
+            raise ApiError(
+                400,
+                "invalid_filename",
+                "the file name climbs out of its folder ('..'): send the file's own name, "
+                "e.g. judgments.csv",
+            )
+        name = _CONTROL.sub("", segments[-1])
         content_type = self._headers.get(b"content-type", b"").decode("latin-1")
         self.upload = Upload(filename=name[:255], content_type=content_type)
         self._in_file = True
@@ -160,7 +179,9 @@ def check_csv(content: bytes) -> None:
     """Raise the ApiError for an empty, non-UTF-8 or header-less CSV; return if it is usable."""
     if not content.removeprefix(codecs.BOM_UTF8).strip():
         raise ApiError(400, "empty_file", "the file is empty: upload a CSV with a header row")
-    records = csv.reader(io.StringIO(_decode(content)), strict=False)
+    # newline="": lines end at \r\n, \n or a lone \r, as in the Ingest Processor (old Excel for
+    # Mac ends lines with \r alone; without this the header was "malformed_csv").
+    records = csv.reader(io.StringIO(_decode(content), newline=""), strict=False)
     try:
         # Like the Ingest Processor: the header is the first row that is not blank.
         header = next((row for row in records if any(field.strip() for field in row)), [])
@@ -171,4 +192,48 @@ def check_csv(content: bytes) -> None:
     try:
         map_header(header)
     except HeaderError as error:
-        raise ApiError(400, "missing_columns", f"the header row is not usable: {error}") from None
+        raise ApiError(400, error.code, f"the header row is not usable: {error}") from None
+
+
+def _queue_ingest(conn: psycopg.Connection[Any], batch_id: UUID, sha256: str, force: bool) -> UUID:
+    queue = QueueClient(conn)
+    payload = {"batch_id": str(batch_id)}
+    own_key = f"{sha256}:{batch_id}"
+    job_id = queue.queue_job(
+        JobType.INGEST_CSV, payload, idempotency_key=own_key if force else sha256
+    )
+    if not force:
+        job = queue.get_job(job_id)
+        if job is None or job.payload != payload:
+            # A job for these bytes outlived its batch (deleted by hand): this batch needs its own.
+            job_id = queue.queue_job(JobType.INGEST_CSV, payload, idempotency_key=own_key)
+    return job_id
+
+
+def store_upload(
+    conn: psycopg.Connection[Any], filename: str, content: bytes, *, force: bool
+) -> UploadAccepted:
+    """Store batch, bytes and ingest_csv job at once; a 409 for known bytes unless `force`."""
+    sha256 = hashlib.sha256(content).hexdigest()
+    params = {"sha256": sha256, "filename": filename, "size_bytes": len(content)}
+    with conn.transaction():
+        # Two uploads of the same new bytes: the second waits here, then sees the first.
+        execute(conn, "lock_file_sha256", params)
+        existing = fetch_one(conn, "find_batch_by_sha256", params)
+        if existing is not None and not force:
+            raise ApiError(
+                409,
+                "duplicate_file",
+                f"this file (sha256 {sha256}) was already uploaded as batch {existing['id']} "
+                f"(status {existing['status']}); follow it at /api/v1/intake/batches/"
+                f"{existing['id']}, or upload again with ?force=true to ingest it again",
+            )
+        batch = fetch_one(conn, "insert_batch", params)
+        assert batch is not None  # INSERT ... RETURNING always returns the row
+        batch_id: UUID = batch["id"]
+        execute(conn, "insert_upload", {"batch_id": batch_id, "content": content})
+        job_id = _queue_ingest(conn, batch_id, sha256, force)
+        execute(conn, "set_batch_job", {"batch_id": batch_id, "job_id": job_id})
+    return UploadAccepted(
+        batch_id=batch_id, job_id=job_id, filename=filename, size_bytes=len(content), sha256=sha256
+    )

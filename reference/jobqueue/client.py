@@ -8,21 +8,23 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind
+from opentelemetry import propagate
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from reference.jobqueue.errors import InvalidArgumentError, UnknownJobTypeError, translate_errors
+from reference.jobqueue.messaging import (
+    base_attributes,
+    client_operation,
+    record_claim,
+    sent_messages,
+    untraced_claim,
+)
 from reference.jobqueue.models import FailOutcome, Job, JobType, WorkerStatus
 from reference.jobqueue.sql import query
 
 MAX_BATCH_SIZE = 1000  # the SQL function's own limit
-DEFAULT_LOCK_TIMEOUT = timedelta(minutes=30)
 KNOWN_JOB_TYPES = ", ".join(job_type.value for job_type in JobType)
-QUEUE_NAME = "ops.job_queue"
-
-tracer = trace.get_tracer(__name__)
 
 
 def job_type_name(job_type: JobType | str) -> str:
@@ -79,17 +81,8 @@ class QueueClient:
         if run_at is not None and run_at.tzinfo is None:
             raise InvalidArgumentError("run_at must be timezone-aware, e.g. datetime.now(UTC)")
         name = job_type_name(job_type)
-        with tracer.start_as_current_span(
-            f"send {QUEUE_NAME}",
-            kind=SpanKind.PRODUCER,
-            attributes={
-                "messaging.system": "postgresql_queue",
-                "messaging.operation.name": "send",
-                "messaging.operation.type": "send",
-                "messaging.destination.name": QUEUE_NAME,
-                "dragonfly.job.type": name,
-            },
-        ) as span:
+        with client_operation("send", "send") as span:
+            span.set_attribute("dragonfly.job.type", name)
             carrier = dict(trace_context or {})
             if not carrier:
                 propagate.inject(carrier)
@@ -106,6 +99,7 @@ class QueueClient:
                 },
             )
             span.set_attribute("messaging.message.id", str(job_id))
+        sent_messages.add(1, {**base_attributes("send", "send"), "dragonfly.job.type": name})
         return job_id
 
     def claim_pending_job(
@@ -120,35 +114,70 @@ class QueueClient:
             raise InvalidArgumentError(
                 f"batch_size must be between 1 and {MAX_BATCH_SIZE} (got {batch_size})"
             )
-        rows = self._rows(
-            "claim_pending_job",
-            {"job_types": names, "worker_id": worker_id, "batch_size": batch_size},
+        with untraced_claim() as timing:
+            rows = self._rows(
+                "claim_pending_job",
+                {"job_types": names, "worker_id": worker_id, "batch_size": batch_size},
+            )
+        jobs = [Job.from_row(row) for row in rows]
+        record_claim(
+            int(timing[0]), timing[1], [(str(j.id), j.job_type, j.trace_context) for j in jobs]
         )
-        return [Job.from_row(row) for row in rows]
+        return jobs
 
     def complete_job(self, job_id: UUID, worker_id: str) -> bool:
         """True when completed; False when this worker no longer holds the job (fenced)."""
         _require_worker_id(worker_id)
-        return bool(self._value("complete_job", {"job_id": job_id, "worker_id": worker_id}))
+        with client_operation("complete_job", "settle") as span:
+            span.set_attribute("messaging.message.id", str(job_id))
+            completed = bool(
+                self._value("complete_job", {"job_id": job_id, "worker_id": worker_id})
+            )
+            span.set_attribute("dragonfly.lease_held", completed)
+        return completed
 
-    def fail_job(self, job_id: UUID, worker_id: str, error: str) -> FailOutcome:
-        """Retry with backoff or dead-letter; LEASE_LOST when this worker lost the job."""
+    def complete_jobs(self, job_ids: Iterable[UUID], worker_id: str) -> set[UUID]:
+        """Complete many jobs in one round trip; returns the ids completed (fenced: a job this
+        worker no longer holds is left alone and missing from the result)."""
         _require_worker_id(worker_id)
-        outcome = self._value(
-            "fail_job", {"job_id": job_id, "worker_id": worker_id, "error": error}
-        )
-        return FailOutcome(outcome)
+        ids = list(job_ids)
+        if len(ids) > MAX_BATCH_SIZE:
+            raise InvalidArgumentError(
+                f"complete_jobs takes at most {MAX_BATCH_SIZE} ids (got {len(ids)}); "
+                "complete in batches"
+            )
+        if not ids:
+            return set()
+        rows = self._rows("complete_jobs", {"job_ids": ids, "worker_id": worker_id})
+        return {row["id"] for row in rows}
+
+    def fail_job(
+        self, job_id: UUID, worker_id: str, error: str, *, permanent: bool = False
+    ) -> FailOutcome:
+        """Retry with backoff or dead-letter (at once when `permanent`: no retry can help);
+        LEASE_LOST when this worker lost the job."""
+        _require_worker_id(worker_id)
+        params = {"job_id": job_id, "worker_id": worker_id, "error": error, "permanent": permanent}
+        with client_operation("fail_job", "settle") as span:
+            span.set_attribute("messaging.message.id", str(job_id))
+            outcome = FailOutcome(self._value("fail_job", params))
+            span.set_attribute("dragonfly.fail.outcome", outcome.value)
+        return outcome
 
     def extend_lock(self, job_id: UUID, worker_id: str) -> bool:
         """Refresh the lease; False when this worker no longer holds the job."""
         _require_worker_id(worker_id)
         return bool(self._value("extend_lock", {"job_id": job_id, "worker_id": worker_id}))
 
-    def reap_stuck_jobs(self, lock_timeout: timedelta = DEFAULT_LOCK_TIMEOUT) -> list[Job]:
-        """Return expired leases to pending or dead-letter them; returns the reaped rows."""
-        if lock_timeout <= timedelta(0):
+    def reap_stuck_jobs(self, lock_timeout: timedelta | None = None) -> list[Job]:
+        """Return expired leases to pending or dead-letter them; returns the reaped rows.
+
+        `lock_timeout` None: the database's ops.default_lock_timeout() (30 minutes).
+        """
+        if lock_timeout is not None and lock_timeout <= timedelta(0):
             raise InvalidArgumentError(
-                f"lock_timeout must be positive (got {lock_timeout}); the default is 30 minutes"
+                f"lock_timeout must be positive (got {lock_timeout}), or None for the "
+                "database's default (ops.default_lock_timeout())"
             )
         return [
             Job.from_row(row)

@@ -22,18 +22,28 @@ SELECT * FROM ops.claim_pending_job(
 -- Mark a job completed; false when the worker no longer holds its lease.
 SELECT ops.complete_job(job_id => %(job_id)s, worker_id => %(worker_id)s) AS completed;
 
+-- name: complete_jobs
+-- Mark many jobs completed in one statement; returns the ids this worker still held.
+SELECT id FROM ops.complete_jobs(job_ids => %(job_ids)s::uuid[], worker_id => %(worker_id)s)
+    AS id;
+
 -- name: fail_job
--- Record a failure: retry with backoff, dead-letter, or report the lease lost.
-SELECT ops.fail_job(job_id => %(job_id)s, worker_id => %(worker_id)s, error => %(error)s)
-    AS outcome;
+-- Record a failure: retry with backoff, dead-letter (at once when permanent), or report the
+-- lease lost.
+SELECT ops.fail_job(
+    job_id => %(job_id)s, worker_id => %(worker_id)s, error => %(error)s,
+    permanent => %(permanent)s
+) AS outcome;
 
 -- name: extend_lock
 -- Refresh the lease of a long job; false when the worker no longer holds it.
 SELECT ops.extend_lock(job_id => %(job_id)s, worker_id => %(worker_id)s) AS extended;
 
 -- name: reap_stuck_jobs
--- Return expired leases to pending (with backoff) or dead-letter them.
-SELECT * FROM ops.reap_stuck_jobs(lock_timeout => %(lock_timeout)s);
+-- Return expired leases to pending (with backoff) or dead-letter them; NULL: the default timeout.
+SELECT * FROM ops.reap_stuck_jobs(
+    lock_timeout => coalesce(%(lock_timeout)s::interval, ops.default_lock_timeout())
+);
 
 -- name: register_heartbeat
 -- Upsert this worker's row in ops.worker_heartbeats.

@@ -12,19 +12,16 @@ FROM public.debtor_profiles
 WHERE judgment_id = %(judgment_id)s;
 
 -- name: upsert_plan
--- One plan per judgment. updated_at moves only when the decision changes, so it doubles as the
--- plan's revision: the drafting job's idempotency key carries it, and a re-run enqueues nothing.
+-- One plan per judgment. updated_at (kept by the database) moves only when the decision changes,
+-- so it is the plan's revision: the drafting job's key carries it, and a re-run enqueues nothing.
 INSERT INTO enforcement.plans AS plan (judgment_id, strategy, reason)
 VALUES (%(judgment_id)s, %(strategy)s::enforcement.strategy, %(reason)s)
 ON CONFLICT (judgment_id) DO UPDATE
 SET strategy = excluded.strategy,
-    reason = excluded.reason,
-    updated_at = CASE
-        WHEN (plan.strategy, plan.reason) IS DISTINCT FROM (excluded.strategy, excluded.reason)
-        THEN now()
-        ELSE plan.updated_at
-    END
-RETURNING plan.id, (extract(epoch FROM plan.updated_at) * 1000000)::bigint AS revision;
+    reason = excluded.reason
+RETURNING
+    plan.id,
+    enforcement.drafting_idempotency_key(plan.id, plan.strategy, plan.updated_at) AS drafting_key;
 
 -- name: get_plan_for_drafting
 -- The judgment's plan, share-locked so a concurrent strategy change waits until the packet
@@ -43,6 +40,5 @@ VALUES (%(plan_id)s, %(judgment_id)s, %(strategy)s::enforcement.strategy, %(docu
 ON CONFLICT (plan_id) DO UPDATE
 SET strategy = excluded.strategy,
     documents = excluded.documents,
-    total_fees = excluded.total_fees,
-    updated_at = now()
+    total_fees = excluded.total_fees
 RETURNING packet.id;

@@ -99,8 +99,9 @@ def handle_strategy(job: Job, context: JobContext) -> None:
         drafting_id = context.queue.queue_job(
             JobType.ENFORCEMENT_DRAFTING,
             {"judgment_id": str(judgment_id)},
-            idempotency_key=f"drafting:{plan['id']}:{decision.strategy}:{plan['revision']}",
+            idempotency_key=plan["drafting_key"],
         )
+        context.check_lease()  # another worker holds the job now: commit nothing
     plans_decided.add(1, {"strategy": decision.strategy.value})
     logger.info(
         "enforcement_strategy: judgment %s -> %s (%s); drafting job %s",
@@ -144,6 +145,7 @@ def handle_drafting(job: Job, context: JobContext) -> None:
                 "total_fees": packet.total_fees,
             },
         )
+        context.check_lease()
     logger.info(
         "enforcement_drafting: judgment %s -> %s packet, %d documents, fees %s",
         judgment_id,

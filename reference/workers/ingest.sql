@@ -239,8 +239,7 @@ SET plaintiff = excluded.plaintiff,
     judgment_amount = excluded.judgment_amount,
     filing_date = excluded.filing_date,
     county = excluded.county,
-    source_batch_id = excluded.source_batch_id,
-    updated_at = now()
+    source_batch_id = excluded.source_batch_id
 WHERE (j.plaintiff, j.defendant, j.judgment_amount, j.filing_date, j.county)
     IS DISTINCT FROM
     (excluded.plaintiff, excluded.defendant, excluded.judgment_amount, excluded.filing_date,
@@ -269,12 +268,4 @@ RETURNING b.total_rows, b.valid_rows, b.invalid_rows;
 UPDATE ops.ingest_batches
 SET status = 'failed', error = %(error)s, total_rows = NULL, valid_rows = NULL,
     invalid_rows = NULL, finished_at = clock_timestamp()
-WHERE id = %(batch_id)s;
-
--- name: retry_batch
--- An attempt failed and the queue will retry it: queued again (or failed on the last attempt).
-UPDATE ops.ingest_batches
-SET status = CASE WHEN %(final)s THEN 'failed' ELSE 'queued' END::ops.ingest_batch_status,
-    error = %(error)s,
-    finished_at = CASE WHEN %(final)s THEN clock_timestamp() END
 WHERE id = %(batch_id)s;

@@ -12,12 +12,16 @@ import io
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from operator import itemgetter
+from typing import Any
 
 from reference.simplicity import HeaderMapping, map_header
+from reference.workers.csv_records import LineTap, ends_inside_quotes
 
 BLOCK_ROWS = 20_000  # rows per yielded block: bounds memory, and each block is one COPY
 RAW_ROW_LIMIT = 1_000  # characters of a rejected row kept for the operator
+READ_BUFFER = 1 << 16  # bytes the decoder reads at a time
 STAGED_COLUMNS = (
     "case_number",
     "plaintiff",
@@ -26,11 +30,6 @@ STAGED_COLUMNS = (
     "filing_date",
     "county",
 )
-# Line ends as csv wants them kept: \r\n, \n or a lone \r (old Mac exports). Nothing else
-# splits a line, so a field may hold U+2028 and the like.
-_LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+\Z")
-# Characters str.splitlines also breaks at; a chunk without them takes that faster path.
-_OTHER_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 # COPY text format: these must be escaped inside a field.
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 _SPECIAL = re.compile(r"[\\\r]")
@@ -52,25 +51,40 @@ class FileStructureError(ValueError):
     """The file has no usable header row; the message says what to fix."""
 
 
-def _split_lines(text: str, end: int) -> list[str]:
-    if not any(char in text for char in _OTHER_BREAKS):
-        return text[:end].splitlines(keepends=True)
-    return _LINE.findall(text, 0, end)
+class _ChunkStream(io.RawIOBase):
+    """The upload's chunks as one readable binary stream (no copy of a chunk beyond a slice)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._chunk = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._chunk:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._chunk = memoryview(chunk)
+        size = min(len(buffer), len(self._chunk))
+        buffer[:size] = self._chunk[:size]
+        self._chunk = self._chunk[size:]
+        return size
 
 
 def iter_lines(chunks: Iterable[bytes]) -> Iterator[str]:
-    """Decode UTF-8 chunks (BOM dropped, characters split across chunks joined) into lines."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors=_INVALID_BYTES)
-    pending = ""
-    for chunk in chunks:
-        text = pending + decoder.decode(chunk)
-        # A trailing \r may be the first half of \r\n: keep it for the next chunk.
-        settled = text[:-1] if text.endswith("\r") else text
-        cut = max(settled.rfind("\n"), settled.rfind("\r")) + 1
-        yield from _split_lines(text, cut)
-        pending = text[cut:]
-    pending += decoder.decode(b"", final=True)
-    yield from _split_lines(pending, len(pending))
+    """Decode UTF-8 chunks (BOM dropped, characters split across chunks joined) into lines.
+
+    newline="": lines end at \r\n, \n or a lone \r and keep their ends, as csv wants; nothing
+    else (not U+2028 and the like) splits a line.
+    """
+    return io.TextIOWrapper(
+        io.BufferedReader(_ChunkStream(chunks), buffer_size=READ_BUFFER),
+        encoding="utf-8-sig",
+        errors=_INVALID_BYTES,
+        newline="",
+    )
 
 
 @dataclass(frozen=True)
@@ -106,7 +120,9 @@ class SimplicityReader:
     """Reads the header of a Simplicity CSV, then yields its data rows in blocks."""
 
     def __init__(self, chunks: Iterable[bytes], block_rows: int | None = None) -> None:
-        self._records = csv.reader(iter_lines(chunks), strict=False)
+        self._lines = iter_lines(chunks)
+        self._tap = LineTap(self._lines)
+        self._records = csv.reader(self._tap, strict=False)
         self.block_rows = block_rows or BLOCK_ROWS
         # Spreadsheet rows: the header is row 1 (later if blank lines precede it), and blank
         # lines count though they are skipped, so a row number finds the row in Excel.
@@ -149,11 +165,20 @@ class SimplicityReader:
         width, strip, join = self._width, str.strip, "".join
         rows: list[list[str]] = []
         rejected: list[Rejected] = []
-        while True:
+        self._tap.taken.clear()  # the header's lines
+        reading = True
+        while reading:
+            tap, taken = self._tap, self._tap.taken
+            clear = taken.clear
             try:
                 # The hot loop: no per-field Python beyond strip; SQL validates the rest.
                 for fields in self._records:
                     self.row_number += 1
+                    if tap.exhausted and ends_inside_quotes("".join(taken)):
+                        rejected.append(self._unclosed_quote(taken[0]))
+                        self._read_again(taken[1:])
+                        break
+                    clear()
                     if len(fields) == width and join(fields).strip():
                         rows.append([str(self.row_number), *map(strip, pick(fields))])
                         if len(rows) >= self.block_rows:
@@ -161,22 +186,49 @@ class SimplicityReader:
                             rows, rejected = [], []
                     elif not _is_blank(fields):
                         rejected.append(self._wrong_width(fields))
-                break
+                else:
+                    reading = False
             except csv.Error as error:
-                # With strict=False and lines split as above, the one error csv raises is
-                # a field over csv.field_size_limit(): an unclosed quote swallowing lines.
+                # With strict=False the one error csv raises is a field over
+                # csv.field_size_limit(): a huge cell, or an unclosed quote swallowing lines.
                 self.row_number += 1
-                rejected.append(
-                    Rejected(
-                        self.row_number,
-                        "field_too_long",
-                        f"The row cannot be read ({error}): a double quote is probably never "
-                        "closed; close it, or shorten the field",
-                        None,
-                    )
-                )
+                lines = list(taken)
+                quoted = ends_inside_quotes("".join(lines))
+                rejected.append(self._too_long(str(error), quoted))
+                # A quote left open swallowed the later lines: read them again. Otherwise the
+                # record is one row (its fields may span lines): go on after it.
+                self._read_again(lines[1:] if quoted else [])
         if rows or rejected:
             yield _block(rows, rejected)
+
+    def _read_again(self, lines: list[str]) -> None:
+        """Go on reading at `lines` (a rejected record's later lines), then the rest of the file."""
+        self._tap = LineTap(chain(lines, self._lines))
+        self._records = csv.reader(self._tap, strict=False)
+
+    def _unclosed_quote(self, first_line: str) -> Rejected:
+        return Rejected(
+            self.row_number,
+            "unclosed_quote",
+            f"A double quote opens in row {self.row_number} and is never closed, so it would "
+            'swallow every later row: close it (a quote inside a field is written twice, ""); '
+            "the rows after it were read on their own",
+            first_line.rstrip("\r\n")[:RAW_ROW_LIMIT].replace("\x00", "\ufffd"),
+        )
+
+    def _too_long(self, error: str, quoted: bool) -> Rejected:
+        if quoted:
+            message = (
+                f"The row cannot be read ({error}): a double quote is probably never closed "
+                f"(it opens in row {self.row_number}); close it, or shorten the field; the rows "
+                "after it were read on their own"
+            )
+        else:
+            message = (
+                f"The row has a field longer than {csv.field_size_limit()} characters: shorten "
+                "it, or check that the row's fields are separated by commas"
+            )
+        return Rejected(self.row_number, "field_too_long", message, None)
 
     def _wrong_width(self, fields: list[str]) -> Rejected:
         return Rejected(

@@ -2,7 +2,8 @@
 
 One `ingest_csv` job names one batch. The handler marks it processing, then in ONE
 transaction streams the stored file through the parser into a staging table, validates it in
-SQL, records row errors, upserts the valid rows and completes the batch with its counts.
+SQL, records row errors, upserts the valid rows and completes the batch with its counts. When
+the job fails, the database moves the batch on with it (ops.ingest_batch_follows_job).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from reference.config import load_settings_or_exit
 from reference.jobqueue import Job, JobType
 from reference.simplicity import HeaderError
 from reference.sqlfile import NamedQueries
-from reference.workers.context import JobContext
+from reference.workers.context import JobContext, PermanentJobError
 from reference.workers.ingest_csv import FileStructureError, SimplicityReader
 from reference.workers.loop import WorkerSpec, run_worker
 
@@ -39,8 +40,8 @@ rows_ingested = meter.create_counter(
 query = NamedQueries("reference.workers", "ingest.sql")
 
 
-class IngestError(Exception):
-    """An ingest_csv job cannot run; the queue retries it and records this message."""
+class IngestError(PermanentJobError):
+    """An ingest_csv job cannot run and never will: it is dead-lettered with this message."""
 
 
 class BatchNotFoundError(IngestError):
@@ -87,14 +88,9 @@ def handle_ingest_csv(job: Job, context: JobContext) -> None:
         raise BatchNotFoundError(
             f"ingest batch {batch_id} does not exist (deleted after upload?); nothing to ingest"
         )
-    try:
-        with conn.transaction():
-            counts = ingest_batch(conn, batch_id)
-    except (psycopg.OperationalError, psycopg.InterfaceError):
-        raise  # the connection is gone; the loop reconnects and retries
-    except Exception as error:
-        _record_attempt_failure(conn, job, batch_id, error)
-        raise
+    with conn.transaction():
+        counts = ingest_batch(conn, batch_id)
+        context.check_lease()  # another worker holds the job now: commit nothing
     if counts is None:
         return
     total, valid, invalid = counts
@@ -177,22 +173,6 @@ def stage_rows(conn: psycopg.Connection[Any], reader: SimplicityReader) -> tuple
 def _fail_batch(conn: psycopg.Connection[Any], batch_id: UUID, error: str) -> None:
     conn.execute(query("fail_batch"), {"batch_id": batch_id, "error": error})
     logger.warning("ingest_csv: batch %s failed: %s", batch_id, error)
-
-
-def _record_attempt_failure(
-    conn: psycopg.Connection[Any], job: Job, batch_id: UUID, error: Exception
-) -> None:
-    """Show the failed attempt on the batch: queued for the retry, or failed after the last."""
-    final = job.attempts >= job.max_attempts
-    outcome = "no attempts left" if final else "it will be retried"
-    message = (
-        f"attempt {job.attempts} of {job.max_attempts} failed ({type(error).__name__}; "
-        f"the job's last_error has the details); {outcome}"
-    )
-    try:
-        conn.execute(query("retry_batch"), {"batch_id": batch_id, "error": message, "final": final})
-    except psycopg.Error:
-        logger.warning("ingest_csv: could not record the failed attempt on batch %s", batch_id)
 
 
 SPEC = WorkerSpec(

@@ -20,6 +20,7 @@ from typing import Any
 
 import psycopg
 from opentelemetry import metrics, propagate, trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from reference.config import Settings
@@ -32,14 +33,15 @@ from reference.jobqueue import (
     QueueUnavailableError,
     WorkerStatus,
 )
+from reference.jobqueue.messaging import base_attributes, process_duration
 from reference.telemetry import configure_telemetry
-from reference.workers.context import Handler, JobContext
+from reference.workers.context import Handler, JobContext, LeaseLostError, PermanentJobError
 from reference.workers.lease import LeaseKeeper
+from reference.workers.retention import prune_history
 
-HEARTBEAT_INTERVAL = 15.0  # seconds between heartbeats (v_worker_status calls a worker stale at 90)
+# Heartbeat, lease and retention ages are Settings (WORKER_HEARTBEAT_INTERVAL, ...).
 REAP_INTERVAL = 60.0  # seconds between reap_stuck_jobs calls (also once at start)
-LOCK_TIMEOUT = timedelta(minutes=30)  # a lease not extended for this long is reaped
-LEASE_EXTEND_INTERVAL = 60.0  # seconds between extend_lock calls while a job runs
+PRUNE_INTERVAL = 300.0  # seconds between prune_history calls (also once at start)
 RECONNECT_BACKOFF_FIRST = 0.5  # seconds before the first reconnect attempt
 RECONNECT_BACKOFF_MAX = 15.0  # seconds between reconnect attempts at most
 CONNECT_TIMEOUT = 5  # seconds for one connection attempt
@@ -53,6 +55,9 @@ jobs_completed = meter.create_counter("dragonfly.jobs.completed", "{job}", "Jobs
 jobs_failed = meter.create_counter("dragonfly.jobs.failed", "{job}", "Job failures (retried)")
 jobs_dead_lettered = meter.create_counter(
     "dragonfly.jobs.dead_lettered", "{job}", "Jobs dead-lettered"
+)
+jobs_lease_lost = meter.create_counter(
+    "dragonfly.jobs.lease_lost", "{job}", "Jobs dropped because another worker took them"
 )
 claim_duration = meter.create_histogram("dragonfly.job.claim.duration", "s", "claim call time")
 queue_wait = meter.create_histogram("dragonfly.job.queue_wait", "s", "claim time minus run_at")
@@ -73,6 +78,15 @@ class WorkerSpec:
         return list(self.handlers)
 
 
+def handle_smoke_canary(job: Job, context: JobContext) -> None:
+    """The smoke suite's canary carries no work: its completion proves a worker is claiming."""
+
+
+# Every worker also claims the canary (not named in the seed's start line): `python -m smoke
+# --canary` enqueues one and waits for a live worker to complete it.
+PROBE_HANDLERS: Mapping[JobType, Handler] = {JobType.SMOKE_CANARY: handle_smoke_canary}
+
+
 class Worker:
     """One worker process's loop; `stop` is set by SIGTERM/SIGINT."""
 
@@ -81,11 +95,16 @@ class Worker:
         self.spec = spec
         self.stop = stop
         self.poll_interval = settings.worker_poll_interval or spec.default_poll_interval
+        self.handlers = {**spec.handlers, **PROBE_HANDLERS}
         self.worker_id = f"{spec.worker_type}-{socket.gethostname()}-{os.getpid()}"
         self.worker_id += f"-{secrets.token_hex(2)}"
         self.conn: psycopg.Connection[Any] | None = None
         self.next_heartbeat = 0.0
         self.next_reap = 0.0
+        self.next_prune = 0.0
+        self.last_status: WorkerStatus | None = None
+        timeout = settings.worker_lock_timeout
+        self.lock_timeout = None if timeout is None else timedelta(seconds=timeout)
 
     # -- the connection -----------------------------------------------------------------
     def connect(self) -> QueueClient | None:
@@ -120,17 +139,26 @@ class Worker:
     # -- housekeeping ----------------------------------------------------------------------
     def housekeeping(self, queue: QueueClient, status: WorkerStatus) -> None:
         now = time.monotonic()
-        if now >= self.next_heartbeat:
-            queue.register_heartbeat(
-                self.worker_id, self.spec.worker_type, socket.gethostname(), status
-            )
-            self.next_heartbeat = now + HEARTBEAT_INTERVAL
+        if now >= self.next_heartbeat or status is not self.last_status:
+            self.beat(queue, status)
+            self.next_heartbeat = now + self.settings.worker_heartbeat_interval
         if now >= self.next_reap:
-            for job in queue.reap_stuck_jobs(LOCK_TIMEOUT):
+            for job in queue.reap_stuck_jobs(self.lock_timeout):
                 logger.warning(
                     "reap_stuck_jobs: job %s (%s) -> %s", job.id, job.job_type, job.status
                 )
             self.next_reap = now + REAP_INTERVAL
+        if now >= self.next_prune:
+            prune_history(queue.conn, self.settings)
+            self.next_prune = now + PRUNE_INTERVAL
+
+    def beat(self, queue: QueueClient, status: WorkerStatus) -> None:
+        """Record this worker alive; called by the loop between jobs, by the lease keeper in one."""
+        with suppress_instrumentation():  # a heartbeat every 15 s is not worth a trace
+            queue.register_heartbeat(
+                self.worker_id, self.spec.worker_type, socket.gethostname(), status
+            )
+        self.last_status = status
 
     # -- one job ---------------------------------------------------------------------------
     def handle(self, queue: QueueClient, job: Job) -> None:
@@ -157,32 +185,62 @@ class Worker:
             attributes=attributes,
         ) as span:
             started = time.monotonic()
-            handler = self.spec.handlers[JobType(job.job_type)]
+            handler = self.handlers[JobType(job.job_type)]
             context = JobContext(queue.conn, queue, self.worker_id, self.settings)
             try:
                 with LeaseKeeper(
-                    self.settings.database_url, job.id, self.worker_id, LEASE_EXTEND_INTERVAL
+                    self.settings.database_url,
+                    job.id,
+                    self.worker_id,
+                    extend_interval=self.settings.worker_lease_extend_interval,
+                    heartbeat=lambda side: self.beat(side, WorkerStatus.BUSY),
+                    heartbeat_interval=self.settings.worker_heartbeat_interval,
+                    lost=context.lease,
                 ):
                     handler(job, context)
             except (QueueUnavailableError, psycopg.OperationalError):
                 raise  # the connection is gone: the loop reconnects and resumes the job
             except Exception as error:  # a handler's failure must never end the worker
+                if context.lease_lost() or isinstance(error, LeaseLostError):
+                    self.drop_lost(job)
+                    return
                 span.record_exception(error)
                 span.set_status(Status(StatusCode.ERROR, type(error).__name__))
                 span.set_attribute("error.type", type(error).__name__)
                 self.fail(queue, job, error)
                 return
             finally:
-                job_duration.record(time.monotonic() - started, {"job_type": job.job_type})
-            if queue.complete_job(job.id, self.worker_id):
+                elapsed = time.monotonic() - started
+                job_duration.record(elapsed, {"job_type": job.job_type})
+                process_duration.record(
+                    elapsed,
+                    {
+                        **base_attributes("process", "process"),
+                        "messaging.consumer.group.name": self.spec.worker_type,
+                        "dragonfly.job.type": job.job_type,
+                    },
+                )
+            if context.lease_lost():
+                self.drop_lost(job)
+            elif queue.complete_job(job.id, self.worker_id):
                 jobs_completed.add(1, {"job_type": job.job_type})
                 logger.info("complete_job: %s (%s)", job.id, job.job_type)
             else:
                 logger.warning("complete_job: lease on %s was lost; not completed", job.id)
 
+    def drop_lost(self, job: Job) -> None:
+        """Another worker holds the job now: neither complete nor fail it, say so and count it."""
+        jobs_lease_lost.add(1, {"job_type": job.job_type})
+        logger.warning(
+            "lease lost: job %s (%s) belongs to another worker now; not completed or failed",
+            job.id,
+            job.job_type,
+        )
+
     def fail(self, queue: QueueClient, job: Job, error: Exception) -> None:
         message = f"{type(error).__name__}: {error}"
-        outcome = queue.fail_job(job.id, self.worker_id, message)
+        permanent = isinstance(error, PermanentJobError)
+        outcome = queue.fail_job(job.id, self.worker_id, message, permanent=permanent)
         counter = jobs_dead_lettered if outcome is FailOutcome.DEAD_LETTERED else jobs_failed
         counter.add(1, {"job_type": job.job_type})
         logger.error("fail_job: %s (%s) -> %s: %s", job.id, job.job_type, outcome, message)
@@ -204,9 +262,12 @@ class Worker:
                     recovering = False
                 self.housekeeping(queue, WorkerStatus.IDLE)
                 started = time.monotonic()
-                jobs = queue.claim_pending_job(self.spec.job_types, self.worker_id)
+                jobs = queue.claim_pending_job(list(self.handlers), self.worker_id)
                 claim_duration.record(time.monotonic() - started)
                 if not jobs:
+                    logger.debug(
+                        "claim_pending_job: nothing due; next poll in %ss", self.poll_interval
+                    )
                     self.stop.wait(self.poll_interval)
                     continue
                 self.record_claim(jobs[0])

@@ -16,9 +16,11 @@ import pytest
 from harness.asgi import InProcessApi, assert_error, serve_in_process
 from harness.processes import ReferenceStack
 from reference.api import create_app
-from reference.api.queue_depth import observe_queue_depth
+from reference.api.queue_depth import OPEN_STATUSES, observe_queue_depth
 from reference.config import load_settings
 from reference.jobqueue import JobType, QueueClient
+from reference.workers.context import JobContext
+from reference.workers.enforcement_engine import handle_strategy
 
 API_KEY = "test-key-3b9e61d0c4f7a2"
 HEADERS = {"X-DRAGONFLY-API-KEY": API_KEY}
@@ -198,11 +200,15 @@ async def test_strategy_is_queued_once_per_judgment_state(
     first = await client.post("/api/v1/enforcement/strategy", **request)
     again = await client.post("/api/v1/enforcement/strategy", **request)
     db_conn.execute(
-        "INSERT INTO public.debtor_profiles (judgment_id, employer_name, updated_at) "
-        "VALUES (%s, 'Initech', now() + interval '1 second')",
+        "INSERT INTO public.debtor_profiles (judgment_id, employer_name) VALUES (%s, 'Initech')",
         (judgment_id,),
     )
     changed = await client.post("/api/v1/enforcement/strategy", **request)
+    db_conn.execute(  # updated_at is the database's to keep: this moves it, and so the key
+        "UPDATE public.debtor_profiles SET employer_name = 'Globex' WHERE judgment_id = %s",
+        (judgment_id,),
+    )
+    changed_again = await client.post("/api/v1/enforcement/strategy", **request)
 
     assert first.status_code == 202, first.text
     assert first.json() == {
@@ -213,11 +219,33 @@ async def test_strategy_is_queued_once_per_judgment_state(
     assert again.json()["job_id"] == first.json()["job_id"]
     assert changed.status_code == 202
     assert changed.json()["job_id"] != first.json()["job_id"]
+    assert changed_again.json()["job_id"] not in {first.json()["job_id"], changed.json()["job_id"]}
     job = QueueClient(db_conn).get_job(first.json()["job_id"])
     assert job is not None
     assert (job.job_type, job.payload) == ("enforcement_strategy", {"judgment_id": judgment_id})
     assert job.idempotency_key is not None
     assert job.idempotency_key.startswith(f"strategy:{judgment_id}:")
+
+
+async def test_drafting_from_the_api_and_from_the_strategy_job_is_one_job(
+    client: httpx.AsyncClient, db_conn: psycopg.Connection[Any], database_url: str
+) -> None:
+    judgment_id = new_judgment(db_conn)
+    queue = QueueClient(db_conn)
+    queue.queue_job(JobType.ENFORCEMENT_STRATEGY, {"judgment_id": judgment_id})
+    [strategy_job] = queue.claim_pending_job([JobType.ENFORCEMENT_STRATEGY], "worker-a")
+    settings = load_settings({"DATABASE_URL": database_url})
+    handle_strategy(strategy_job, JobContext(db_conn, queue, "worker-a", settings))
+
+    asked = await client.post(
+        "/api/v1/enforcement/drafting", json={"judgment_id": judgment_id}, headers=HEADERS
+    )
+
+    assert asked.status_code == 202, asked.text
+    drafting = db_conn.execute(
+        "SELECT id::text FROM ops.job_queue WHERE job_type = 'enforcement_drafting'"
+    ).fetchall()
+    assert drafting == [(asked.json()["job_id"],)]
 
 
 async def test_drafting_needs_a_plan_and_is_queued_once_per_plan(
@@ -355,7 +383,14 @@ async def test_queue_health_and_the_depth_gauge_count_jobs(
     )
     assert ingest["oldest_pending_age_seconds"] >= 0
     assert rows["load_probe"]["oldest_pending_age_seconds"] is None
-    assert depth == {("ingest_csv", "pending"): 1, ("ingest_csv", "processing"): 1}
+    # Every type and open status has a point; zeros are reported, not left out.
+    assert {key: value for key, value in depth.items() if value} == {
+        ("ingest_csv", "pending"): 1,
+        ("ingest_csv", "processing"): 1,
+    }
+    assert set(depth) == {
+        (job_type.value, status) for job_type in JobType for status in OPEN_STATUSES
+    }
     assert observe_queue_depth(None) == []
 
 

@@ -1,7 +1,9 @@
 """The database contract of SPEC §2, checked through the catalog and plain SQL only.
 
 Nothing here imports the reference implementation's code (only its job-type list), so the same
-tests can be pointed at any database that claims to implement the queue contract.
+tests can be pointed at any database that claims to implement the queue contract: `contract_db`
+is the target's database (--db-url; read-only unless --allow-writes), `own_db` a database of the
+test's own, for the checks that need an empty queue (they run against the local reference only).
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ FUNCTIONS = {
         "SETOF ops.job_queue",
     ),
     "complete_job": ("job_id uuid, worker_id text", "boolean"),
-    "fail_job": ("job_id uuid, worker_id text, error text", "text"),
+    # SPEC's three arguments, plus `permanent` (default false: dead-letter without retries).
+    "fail_job": ("job_id uuid, worker_id text, error text, permanent boolean", "text"),
     "extend_lock": ("job_id uuid, worker_id text", "boolean"),
     "reap_stuck_jobs": ("lock_timeout interval", "SETOF ops.job_queue"),
     "register_heartbeat": ("worker_id text, worker_type text, hostname text, status text", "void"),
@@ -93,8 +96,8 @@ def _unique_keys(conn: Conn, relation: str) -> set[str]:
     return {keys for _, keys, unique, _ in _index_keys(conn, relation) if unique}
 
 
-def test_job_queue_has_exactly_the_spec_columns(db_conn: Conn) -> None:
-    rows = db_conn.execute(
+def test_job_queue_has_exactly_the_spec_columns(contract_db: Conn) -> None:
+    rows = contract_db.execute(
         """
         SELECT a.attname, format_type(a.atttypid, a.atttypmod)
         FROM pg_attribute AS a
@@ -103,7 +106,7 @@ def test_job_queue_has_exactly_the_spec_columns(db_conn: Conn) -> None:
     ).fetchall()
     assert dict(rows) == JOB_QUEUE_COLUMNS
 
-    [(pk_columns,)] = db_conn.execute(
+    [(pk_columns,)] = contract_db.execute(
         """
         SELECT array(SELECT a.attname FROM unnest(c.conkey) AS k
                      JOIN pg_attribute AS a ON a.attrelid = c.conrelid AND a.attnum = k)
@@ -112,23 +115,23 @@ def test_job_queue_has_exactly_the_spec_columns(db_conn: Conn) -> None:
     ).fetchall()
     assert pk_columns == ["id"]
 
-    [(default,)] = db_conn.execute(
+    [(default,)] = contract_db.execute(
         "SELECT column_default FROM information_schema.columns"
         " WHERE table_schema = 'ops' AND table_name = 'job_queue' AND column_name = 'max_attempts'"
     ).fetchall()
     assert default == "5"
 
 
-def test_job_status_enum_labels_in_order(db_conn: Conn) -> None:
-    rows = db_conn.execute(
+def test_job_status_enum_labels_in_order(contract_db: Conn) -> None:
+    rows = contract_db.execute(
         "SELECT enumlabel FROM pg_enum WHERE enumtypid = 'ops.job_status'::regtype"
         " ORDER BY enumsortorder"
     ).fetchall()
     assert [label for (label,) in rows] == ["pending", "processing", "completed", "failed"]
 
 
-def test_known_job_types_are_exactly_the_spec_ones(db_conn: Conn) -> None:
-    rows = db_conn.execute("SELECT job_type FROM ops.job_types").fetchall()
+def test_known_job_types_are_exactly_the_spec_ones(contract_db: Conn) -> None:
+    rows = contract_db.execute("SELECT job_type FROM ops.job_types").fetchall()
     expected = {
         "ingest_csv",
         "enforcement_strategy",
@@ -140,54 +143,59 @@ def test_known_job_types_are_exactly_the_spec_ones(db_conn: Conn) -> None:
     assert {job_type.value for job_type in JobType} == expected
 
 
-def test_a_job_of_an_unknown_type_is_refused(db_conn: Conn) -> None:
+@pytest.mark.writes  # refused, if the target keeps the contract; else it would write
+def test_a_job_of_an_unknown_type_is_refused(contract_db: Conn) -> None:
     with pytest.raises(psycopg.IntegrityError):
-        db_conn.execute("INSERT INTO ops.job_queue (job_type) VALUES ('bogus_type')")
+        contract_db.execute("INSERT INTO ops.job_queue (job_type) VALUES ('bogus_type')")
     with pytest.raises(psycopg.DatabaseError, match="bogus_type"):
-        db_conn.execute("SELECT ops.queue_job(job_type => 'bogus_type', payload => '{}')")
-    assert db_conn.execute("SELECT count(*) FROM ops.job_queue").fetchone() == (0,)
+        contract_db.execute("SELECT ops.queue_job(job_type => 'bogus_type', payload => '{}')")
+    assert contract_db.execute(
+        "SELECT count(*) FROM ops.job_queue WHERE job_type = 'bogus_type'"
+    ).fetchone() == (0,)
 
 
-def test_job_queue_indexes_serve_claim_reaper_and_idempotency(db_conn: Conn) -> None:
-    indexes = _index_keys(db_conn, "ops.job_queue")
+def test_job_queue_indexes_serve_claim_reaper_and_idempotency(contract_db: Conn) -> None:
+    indexes = _index_keys(contract_db, "ops.job_queue")
     pending = [
         keys for _, keys, _, pred in indexes if pred == "(status = 'pending'::ops.job_status)"
     ]
     assert any(keys.startswith("job_type, priority DESC, run_at, id") for keys in pending), indexes
-    processing = [i for i in indexes if i[3] == "(status = 'processing'::ops.job_status)"]
+    # The lease index: processing rows only (0005 adds `locked_at IS NOT NULL`, so the fenced
+    # updates, which never test locked_at, find their row by the primary key instead).
+    processing = [i for i in indexes if "(status = 'processing'::ops.job_status)" in (i[3] or "")]
     assert len(processing) >= 1, indexes
-    assert "job_type, idempotency_key" in _unique_keys(db_conn, "ops.job_queue")
+    assert "job_type, idempotency_key" in _unique_keys(contract_db, "ops.job_queue")
 
 
-def test_queue_job_signature(db_conn: Conn) -> None:
-    arguments, result, _ = _function(db_conn, "queue_job")
+def test_queue_job_signature(contract_db: Conn) -> None:
+    arguments, result, _ = _function(contract_db, "queue_job")
     assert arguments[:6] == QUEUE_JOB_ARGS
     assert arguments[6:] in ([], [("max_attempts", "integer")])
     assert result == "uuid"
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
-def test_queue_function_signature(db_conn: Conn, name: str) -> None:
+def test_queue_function_signature(contract_db: Conn, name: str) -> None:
     expected_arguments, expected_result = FUNCTIONS[name]
-    arguments, result, _ = _function(db_conn, name)
+    arguments, result, _ = _function(contract_db, name)
     assert arguments == _pairs(expected_arguments)
     assert result == expected_result
 
 
-def test_function_defaults(db_conn: Conn) -> None:
-    _, _, claim_arguments = _function(db_conn, "claim_pending_job")
+def test_function_defaults(contract_db: Conn) -> None:
+    _, _, claim_arguments = _function(contract_db, "claim_pending_job")
     assert claim_arguments.endswith("batch_size integer DEFAULT 1")
-    _, _, reap_arguments = _function(db_conn, "reap_stuck_jobs")
+    _, _, reap_arguments = _function(contract_db, "reap_stuck_jobs")
     match = re.fullmatch(r"lock_timeout interval DEFAULT (.+)", reap_arguments)
     assert match, reap_arguments
-    assert db_conn.execute(f"SELECT ({match[1]}) = interval '30 minutes'").fetchone() == (True,)
+    assert contract_db.execute(f"SELECT ({match[1]}) = interval '30 minutes'").fetchone() == (True,)
 
 
-def test_functions_accept_named_arguments(db_conn: Conn) -> None:
-    first = db_conn.execute(
+def test_functions_accept_named_arguments(own_db: Conn) -> None:
+    first = own_db.execute(
         "SELECT ops.queue_job(job_type => 'ingest_csv', payload => '{}')"
     ).fetchone()
-    second = db_conn.execute(
+    second = own_db.execute(
         "SELECT ops.queue_job(job_type => 'ingest_csv', payload => '{\"n\": 2}', priority => -1,"
         " run_at => now() - interval '1 minute', idempotency_key => 'k2',"
         ' trace_context => \'{"traceparent": "00-ab-cd-01"}\')'
@@ -196,48 +204,48 @@ def test_functions_accept_named_arguments(db_conn: Conn) -> None:
     assert second is not None
     assert first[0] != second[0]
 
-    claimed = db_conn.execute(
+    claimed = own_db.execute(
         "SELECT id, status::text, locked_by, attempts"
         " FROM ops.claim_pending_job(job_types => ARRAY['ingest_csv'], worker_id => 'w1')"
     ).fetchall()
     assert claimed == [(first[0], "processing", "w1", 1)]  # batch_size defaults to 1
-    assert db_conn.execute(
+    assert own_db.execute(
         "SELECT ops.extend_lock(job_id => %s, worker_id => 'w1')", (first[0],)
     ).fetchone() == (True,)
-    assert db_conn.execute(
+    assert own_db.execute(
         "SELECT ops.complete_job(job_id => %s, worker_id => 'w1')", (first[0],)
     ).fetchone() == (True,)
 
-    db_conn.execute(
+    own_db.execute(
         "SELECT * FROM ops.claim_pending_job(job_types => ARRAY['ingest_csv'], worker_id => 'w2',"
         " batch_size => 5)"
     )
-    outcome = db_conn.execute(
+    outcome = own_db.execute(
         "SELECT ops.fail_job(job_id => %s, worker_id => 'w2', error => 'boom')", (second[0],)
     ).fetchone()
     assert outcome is not None
     assert isinstance(outcome[0], str)  # its values are not part of SPEC §2
-    assert db_conn.execute(
+    assert own_db.execute(
         "SELECT status::text, last_error, run_at > now() FROM ops.job_queue WHERE id = %s",
         (second[0],),
     ).fetchone() == ("pending", "boom", True)
 
-    db_conn.execute(
+    own_db.execute(
         "UPDATE ops.job_queue SET status = 'processing', locked_by = 'w3',"
         " locked_at = now() - interval '10 minutes' WHERE id = %s",
         (second[0],),
     )
-    reaped = db_conn.execute(
+    reaped = own_db.execute(
         "SELECT id, status::text, reap_count"
         " FROM ops.reap_stuck_jobs(lock_timeout => interval '5 minutes')"
     ).fetchall()
     assert reaped == [(second[0], "pending", 1)]
 
-    db_conn.execute(
+    own_db.execute(
         "SELECT ops.register_heartbeat(worker_id => 'w1', worker_type => 'ingest',"
         " hostname => 'host-a', status => 'busy')"
     )
-    assert db_conn.execute(
+    assert own_db.execute(
         "SELECT worker_type, hostname, status FROM ops.worker_heartbeats WHERE worker_id = 'w1'"
     ).fetchall() == [("ingest", "host-a", "busy")]
 
@@ -251,18 +259,18 @@ def _view_columns(conn: Conn, view: str) -> set[str]:
     return {name for (name,) in rows}
 
 
-def test_queue_health_view_counts_stuck_jobs(db_conn: Conn) -> None:
+def test_queue_health_view_counts_stuck_jobs(own_db: Conn) -> None:
     wanted = {"job_type", "pending", "processing", "failed", "dead_lettered"}
     wanted |= {"oldest_pending_age", "stuck"}
-    assert wanted <= _view_columns(db_conn, "v_queue_health")
+    assert wanted <= _view_columns(own_db, "v_queue_health")
     for minutes in (31, 29):
-        db_conn.execute(
+        own_db.execute(
             "INSERT INTO ops.job_queue (job_type, status, attempts, locked_by, locked_at)"
             " VALUES ('enforcement_strategy', 'processing', 1, 'w', now() - %s * interval '1 min')",
             (minutes,),
         )
-    db_conn.execute("INSERT INTO ops.job_queue (job_type) VALUES ('enforcement_strategy')")
-    rows = db_conn.execute(
+    own_db.execute("INSERT INTO ops.job_queue (job_type) VALUES ('enforcement_strategy')")
+    rows = own_db.execute(
         "SELECT job_type, pending, processing, stuck FROM ops.v_queue_health"
     ).fetchall()
     by_type = {
@@ -272,17 +280,17 @@ def test_queue_health_view_counts_stuck_jobs(db_conn: Conn) -> None:
     assert by_type.get("ingest_csv", (0, 0, 0)) == (0, 0, 0)
 
 
-def test_worker_status_view_marks_workers_stale_after_90_seconds(db_conn: Conn) -> None:
+def test_worker_status_view_marks_workers_stale_after_90_seconds(own_db: Conn) -> None:
     wanted = {"worker_id", "worker_type", "last_seen_at", "status", "is_stale"}
-    assert wanted <= _view_columns(db_conn, "v_worker_status")
+    assert wanted <= _view_columns(own_db, "v_worker_status")
     for worker_id, seconds in (("late", 91), ("on-time", 89)):
-        db_conn.execute("SELECT ops.register_heartbeat(%s, 'ingest', 'host', 'idle')", (worker_id,))
-        db_conn.execute(
+        own_db.execute("SELECT ops.register_heartbeat(%s, 'ingest', 'host', 'idle')", (worker_id,))
+        own_db.execute(
             "UPDATE ops.worker_heartbeats SET last_seen_at = now() - %s * interval '1 second'"
             " WHERE worker_id = %s",
             (seconds, worker_id),
         )
-    rows = db_conn.execute(
+    rows = own_db.execute(
         "SELECT worker_id, worker_type, status, is_stale FROM ops.v_worker_status ORDER BY 1"
     ).fetchall()
     assert rows == [("late", "ingest", "idle", True), ("on-time", "ingest", "idle", False)]
@@ -301,9 +309,9 @@ def test_worker_status_view_marks_workers_stale_after_90_seconds(db_conn: Conn) 
         "enforcement.draft_packets",
     ],
 )
-def test_service_table_exists(db_conn: Conn, relation: str) -> None:
+def test_service_table_exists(contract_db: Conn, relation: str) -> None:
     schema, name = relation.split(".")
-    assert db_conn.execute(
+    assert contract_db.execute(
         "SELECT table_type FROM information_schema.tables"
         " WHERE table_schema = %s AND table_name = %s",
         (schema, name),
@@ -314,5 +322,5 @@ def test_service_table_exists(db_conn: Conn, relation: str) -> None:
     ("relation", "column"),
     [("public.judgments", "case_number"), ("enforcement.plans", "judgment_id")],
 )
-def test_service_table_unique_key(db_conn: Conn, relation: str, column: str) -> None:
-    assert column in _unique_keys(db_conn, relation)
+def test_service_table_unique_key(contract_db: Conn, relation: str, column: str) -> None:
+    assert column in _unique_keys(contract_db, relation)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -9,6 +10,11 @@ import sys
 from pathlib import Path
 
 import httpx
+
+from harness.csvgen import write_simplicity_csv
+from harness.demo import finished_batch, upload_csv
+from harness.otel_collector import OtlpCollector
+from harness.waiting import wait_until
 
 UP = [sys.executable, "-m", "harness.cli", "up", "--port", "0"]
 RUN_TIMEOUT = 180  # seconds
@@ -28,7 +34,7 @@ def test_up_starts_everything_and_keeps_secrets_out_of_its_output(tmp_path: Path
 
     assert result.returncode == 0, result.stdout + result.stderr
     output = result.stdout + result.stderr
-    assert "migrations: 4 applied now" in output
+    assert re.search(r"migrations: [1-9]\d* applied now", output)
     assert "[ingest] 🚀 Starting Ingest Processor Worker (env=dev)" in output
     assert "[enforcement] Job types: enforcement_strategy, enforcement_drafting" in output
     assert re.search(r"API\s+│ http://127\.0\.0\.1:\d+", output)
@@ -84,3 +90,101 @@ def test_up_with_an_unreachable_external_server_fails_with_a_clear_message(
     assert result.returncode == 1
     assert "external: cannot connect to 127.0.0.1:1/db" in result.stderr
     assert "s3cret" not in result.stdout + result.stderr
+
+
+def _start_up(state_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str]]:
+    """`up` in the background until it prints "ready"; the lines so far."""
+    process = subprocess.Popen(
+        [*UP, "--state-dir", str(state_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **env},
+    )
+    assert process.stdout is not None
+    lines: list[str] = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith("ready"):
+            return process, lines
+    process.wait(timeout=60)
+    raise AssertionError("".join(lines))
+
+
+def _stop_up(process: subprocess.Popen[str], lines: list[str]) -> str:
+    process.send_signal(signal.SIGINT)
+    assert process.stdout is not None
+    with process.stdout:
+        rest = process.stdout.read()
+    assert process.wait(timeout=60) == 0, "".join(lines) + rest
+    return "".join(lines) + rest
+
+
+def test_up_passes_the_users_environment_to_every_service(
+    tmp_path: Path, otel_collector: OtlpCollector
+) -> None:
+    big = write_simplicity_csv(tmp_path / "big.csv", rows=140_000)
+    assert 10 * 1024 * 1024 < big.stat().st_size < 20 * 1024 * 1024  # above the default limit
+    env = {
+        "MAX_UPLOAD_BYTES": str(20 * 1024 * 1024),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otel_collector.endpoint,
+        "OTEL_RESOURCE_ATTRIBUTES": "deployment.environment.name=qa,team=payments",
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "OTEL_METRIC_EXPORT_INTERVAL": "1000",
+    }
+    process, lines = _start_up(tmp_path / "state", env)
+    try:
+        url = re.search(r"http://127\.0\.0\.1:\d+", "".join(lines))
+        assert url, lines
+        key = (tmp_path / "state" / "api-key").read_text().strip()
+        with httpx.Client(
+            base_url=url[0], headers={"X-DRAGONFLY-API-KEY": key}, timeout=60
+        ) as client:
+            accepted = upload_csv(client, big)  # 413 if MAX_UPLOAD_BYTES did not arrive
+            wait_until("the big batch", lambda: finished_batch(client, accepted["batch_id"]), 120)
+        otel_collector.wait_for_spans(
+            lambda spans: any(s.name == "complete_job ops.job_queue" for s in spans), 30
+        )
+    finally:
+        output = _stop_up(process, lines)
+
+    spans = otel_collector.spans()
+    names = {(span.service, span.name) for span in spans}
+    assert ("dragonfly-api", "send ops.job_queue") in names
+    assert ("dragonfly-ingest_processor", "claim_pending_job ops.job_queue") in names
+    assert ("dragonfly-ingest_processor", "process ops.job_queue") in names
+    metrics = {(service, name) for service, name, _, _ in otel_collector.metric_points()}
+    assert ("dragonfly-api", "messaging.client.sent.messages") in metrics
+    assert ("dragonfly-ingest_processor", "messaging.process.duration") in metrics
+    assert {log.service for log in otel_collector.logs()} >= {
+        "dragonfly-api",
+        "dragonfly-ingest_processor",
+        "dragonfly-enforcement_engine",
+    }
+    resource = otel_collector.resource("dragonfly-api")
+    assert resource["deployment.environment.name"] == "qa"  # the user's value, not ours
+    assert resource["team"] == "payments"
+    assert key not in output
+
+
+def test_up_shows_this_runs_logs_and_none_of_an_earlier_one(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for name in ("api", "ingest", "enforcement"):
+        # Longer than anything the new run writes at first: a tail from offset 0 shows it.
+        (logs / f"{name}.stderr").write_text("OLD LINE FROM AN EARLIER RUN\n" * 200)
+        (logs / f"{name}.stdout").write_text("OLD LINE FROM AN EARLIER RUN\n" * 200)
+
+    result = run_up("--exit-after", "1", state_dir=tmp_path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "OLD LINE FROM AN EARLIER RUN" not in result.stdout
+    assert "[ingest] 🚀 Starting Ingest Processor Worker (env=dev)" in result.stdout
+    assert "[enforcement] Poll interval: 5.0s" in result.stdout
+
+
+def test_up_listens_on_loopback_unless_told_otherwise(tmp_path: Path) -> None:
+    result = run_up("--exit-after", "0.5", state_dir=tmp_path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"Uvicorn running on http://127\.0\.0\.1:\d+", result.stdout)

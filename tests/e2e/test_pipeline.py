@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import psycopg
 
-from harness.demo import FIXTURES, finished_batch, upload_csv
+from harness.demo import DEMO_CSV, finished_batch, upload_csv
 from harness.otel_collector import CollectedSpan, OtlpCollector
 from harness.processes import ReferenceStack
 from harness.waiting import wait_until
 
-BAD_ROWS_CSV = FIXTURES / "simplicity_bad_rows.csv"
+BAD_ROWS_CSV = DEMO_CSV
 API_SERVICE = "dragonfly-api"
 INGEST_SERVICE = "dragonfly-ingest_processor"
 
@@ -109,9 +110,93 @@ def test_one_upload_is_one_trace_from_request_to_sql(
     while ancestor.parent_span_id:  # the send span descends from the HTTP request
         ancestor = by_id[ancestor.parent_span_id]
     assert ancestor == request
-    database = [s for s in trace if s.kind == "CLIENT" and "db.system" in s.attributes]
+    # Claiming and settling the job are messaging operations in the job's own trace.
+    claim = _one(trace, name="claim_pending_job ops.job_queue", kind="CLIENT")
+    assert claim.service == INGEST_SERVICE
+    assert claim.parent_span_id == send.span_id
+    assert claim.attributes["messaging.operation.type"] == "receive"
+    assert claim.attributes["messaging.message.id"] == accepted["job_id"]
+    settle = _one(trace, name="complete_job ops.job_queue", kind="CLIENT")
+    assert settle.parent_span_id == process.span_id
+    assert settle.attributes["messaging.operation.type"] == "settle"
+    # Stable semantic conventions for the database and HTTP spans.
+    database = [s for s in trace if s.kind == "CLIENT" and "db.system.name" in s.attributes]
     assert {s.service for s in database} == {API_SERVICE, INGEST_SERVICE}
+    for span in database:
+        assert span.attributes["db.system.name"] == "postgresql"
+        assert span.attributes["db.namespace"]
+        assert "db.statement" not in span.attributes
+    # The psycopg instrumentation records no text for the ingest's one COPY; every query has it.
+    untexted = [s for s in database if not s.attributes["db.query.text"]]
+    assert len(untexted) <= 1, untexted
+    assert request.attributes["http.request.method"] == "POST"
+    assert "http.method" not in request.attributes
+    for service in (API_SERVICE, INGEST_SERVICE):
+        resource = otel_collector.resource(service)
+        assert resource["service.namespace"] == "dragonfly"
+        assert resource["service.version"]
+        assert resource["deployment.environment.name"] == "dev"
     handler_spans = [s for s in trace if s.parent_span_id == process.span_id]
     assert handler_spans, "the handler's stages are spans under process"
     # Log records carry the ids: the worker's line about this job names the trace.
     assert f"trace_id={request.trace_id}" in ingest.stderr()
+
+
+def test_services_export_the_standard_http_and_messaging_metrics(
+    reference_stack: ReferenceStack, otel_collector: OtlpCollector
+) -> None:
+    reference_stack.start_api()
+    reference_stack.start_worker("ingest")
+    with reference_stack.client() as client:
+        accepted = upload_csv(client, BAD_ROWS_CSV)
+        wait_until("the batch", lambda: finished_batch(client, accepted["batch_id"]))
+    assert reference_stack.stop() == {"ingest": 0, "api": 0}  # a clean exit flushes metrics
+
+    points = otel_collector.metric_points()
+    names = {(service, name) for service, name, _, _ in points}
+    assert (API_SERVICE, "http.server.request.duration") in names
+    assert otel_collector.metric_unit("http.server.request.duration") == "s"
+    assert "http.server.duration" not in {name for _, name in names}
+    assert (API_SERVICE, "messaging.client.sent.messages") in names
+    for name in (
+        "messaging.client.consumed.messages",
+        "messaging.process.duration",
+        "messaging.client.operation.duration",
+    ):
+        assert (INGEST_SERVICE, name) in names, name
+    operations = {
+        (attributes["messaging.operation.name"], attributes["messaging.operation.type"])
+        for service, name, attributes, _ in points
+        if name == "messaging.client.operation.duration"
+    }
+    assert {("send", "send"), ("claim_pending_job", "receive"), ("complete_job", "settle")} <= (
+        operations
+    )
+    # The depth gauge reports every job type and open status, zeros included.
+    depth = {
+        (attributes["job_type"], attributes["status"]): value
+        for _, name, attributes, value in points
+        if name == "dragonfly.queue.depth"
+    }
+    assert len(depth) == 15, depth
+
+
+def test_an_idle_worker_makes_no_traces(
+    reference_stack: ReferenceStack, otel_collector: OtlpCollector
+) -> None:
+    reference_stack.start_worker("ingest", WORKER_POLL_INTERVAL="0.05")
+    time.sleep(1.5)  # about 30 empty polls
+    assert reference_stack.stop() == {"ingest": 0}
+
+    traces = {span.trace_id for span in otel_collector.spans() if span.service == INGEST_SERVICE}
+    # A poll that finds nothing makes no span; its time still goes into the claim metric.
+    assert len(traces) <= 2, [s.name for s in otel_collector.spans()]  # the start-up reap
+    claims = [
+        value
+        for service, name, attributes, value in otel_collector.metric_points()
+        if service == INGEST_SERVICE
+        and name == "messaging.client.operation.duration"
+        and attributes["messaging.operation.name"] == "claim_pending_job"
+    ]
+    assert claims, "empty polls are measured"
+    assert max(claims) >= 10

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date
@@ -15,6 +14,8 @@ import psycopg
 import pytest
 
 from harness.csvgen import SPOILERS, write_simplicity_csv
+from harness.demo import DEMO_CSV
+from harness.uploads import store_upload_bytes
 from reference.config import Settings, load_settings
 from reference.jobqueue import Job, JobType, QueueClient
 from reference.workers import ingest_csv, ingest_processor
@@ -39,27 +40,7 @@ class Ingest:
     settings: Settings
 
     def upload(self, content: bytes, filename: str = "upload.csv") -> tuple[UUID, Job]:
-        digest = hashlib.sha256(content).hexdigest()
-        with self.conn.transaction():
-            row = self.conn.execute(
-                "INSERT INTO ops.ingest_batches (filename, file_sha256, size_bytes) "
-                "VALUES (%s, %s, %s) RETURNING id",
-                (filename, digest, len(content)),
-            ).fetchone()
-            assert row is not None
-            batch_id: UUID = row[0]
-            self.conn.execute(
-                "INSERT INTO ops.ingest_uploads (batch_id, content) VALUES (%s, %s)",
-                (batch_id, content),
-            )
-            job_id = self.queue.queue_job(
-                JobType.INGEST_CSV,
-                {"batch_id": str(batch_id)},
-                idempotency_key=f"{digest}:{batch_id}",
-            )
-            self.conn.execute(
-                "UPDATE ops.ingest_batches SET job_id = %s WHERE id = %s", (job_id, batch_id)
-            )
+        batch_id, job_id = store_upload_bytes(self.conn, filename, content)
         [job] = self.queue.claim_pending_job([JobType.INGEST_CSV], WORKER)
         assert job.id == job_id
         return batch_id, job
@@ -119,7 +100,7 @@ def ingest(db_conn: psycopg.Connection[Any], queue: QueueClient, database_url: s
 
 
 def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    return (DEMO_CSV if name == DEMO_CSV.name else FIXTURES / name).read_bytes()
 
 
 def test_the_clean_fixture_becomes_ten_judgments_with_parsed_amounts_and_dates(
@@ -427,12 +408,6 @@ def test_a_payload_without_a_batch_id_fails_the_job(ingest: Ingest) -> None:
         ingest.run(job)
 
 
-RETRIED = (
-    "attempt 1 of 5 failed (RaiseException; the job's last_error has the details); "
-    "it will be retried"
-)
-
-
 def test_a_failure_mid_ingest_leaves_nothing_half_done(ingest: Ingest) -> None:
     ingest.conn.execute(
         "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
@@ -444,9 +419,13 @@ def test_a_failure_mid_ingest_leaves_nothing_half_done(ingest: Ingest) -> None:
     )
     batch_id, job = ingest.upload(fixture("simplicity_bad_rows.csv"))
 
-    with pytest.raises(psycopg.errors.RaiseException):
+    with pytest.raises(psycopg.errors.RaiseException) as raised:
         ingest.run(job)
-    assert ingest.batch(batch_id) == ("queued", None, None, None, RETRIED)
+    # The worker records the failure; the batch follows its job (ops.ingest_batch_follows_job).
+    ingest.queue.fail_job(job.id, WORKER, f"RaiseException: {raised.value}")
+    status, total, valid, invalid, error = ingest.batch(batch_id)
+    assert (status, total, valid, invalid) == ("queued", None, None, None)
+    assert error.startswith("waiting to retry: attempt 1 of 5 failed (RaiseException: judgments")
     assert ingest.errors(batch_id) == []  # the row errors rolled back with the rest
     started = ingest.conn.execute(
         "SELECT started_at FROM ops.ingest_batches WHERE id = %s", (batch_id,)
@@ -455,6 +434,8 @@ def test_a_failure_mid_ingest_leaves_nothing_half_done(ingest: Ingest) -> None:
     assert started[0] is not None  # committed on its own, before the data work
 
     ingest.conn.execute("DROP TRIGGER refuse ON public.judgments")
+    ingest.conn.execute("UPDATE ops.job_queue SET run_at = now() WHERE id = %s", (job.id,))
+    [job] = ingest.queue.claim_pending_job([JobType.INGEST_CSV], WORKER)
     ingest.run(job)
     assert ingest.batch(batch_id) == ("completed", 16, 4, 12, None)
     assert len(ingest.errors(batch_id)) == 14

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from reference.config import (
     DEFAULT_MAX_UPLOAD_BYTES,
+    UNREADABLE_DSN,
     ConfigError,
     Environment,
     Settings,
@@ -148,8 +149,9 @@ def test_reads_the_process_environment_only_when_no_mapping_is_given(
     monkeypatch.setenv("PORT", "9123")
 
     assert load_settings().port == 9123
-    assert "DATABASE_URL" in str(config_error({}))
-    assert Settings(database_url=LOCAL_DSN).port == 8888  # only load_settings reads it
+    assert "DATABASE_URL" in str(config_error({}))  # a mapping replaces the environment
+    assert Settings().port == 9123  # pydantic-settings reads the environment itself
+    assert Settings(port=8000).port == 8000  # arguments win over it
 
 
 @pytest.mark.parametrize(
@@ -313,38 +315,39 @@ def test_exit_returns_settings_when_valid() -> None:
     [
         pytest.param(
             f"postgresql://dragonfly:{ESCAPED_PASSWORD}@db.example.com:5432/app",
-            "postgresql://dragonfly:***@db.example.com:5432/app",
+            "user=dragonfly password=*** dbname=app host=db.example.com port=5432",
             id="url-escaped",
         ),
-        pytest.param(
+        pytest.param(  # libpq would read "P" as the password and "ss@db..." as the host
             f"postgresql://dragonfly:{PASSWORD}@db.example.com/app",
-            "postgresql://dragonfly:***@db.example.com/app",
+            UNREADABLE_DSN,
             id="unescaped-at-sign",
         ),
         pytest.param(
             "postgres://u:p:a/s@s#w?rd@h1:5432,h2:5433/app?sslmode=require",
-            "postgres://u:***@h1:5432,h2:5433/app?sslmode=require",
+            UNREADABLE_DSN,
             id="colon-slash-hash-question",
         ),
-        pytest.param("postgresql://u:@h/app", "postgresql://u:***@h/app", id="empty-password"),
+        pytest.param("postgresql://u:@h/app", "user=u dbname=app host=h", id="empty-password"),
         pytest.param(
             "postgresql://h/app?user=u&password=pw%26x&sslmode=require",
-            "postgresql://h/app?user=u&password=***&sslmode=require",
+            "user=u password=*** dbname=app host=h sslmode=require",
             id="query-parameter",
         ),
         pytest.param(
             f"host=db user=app password={PASSWORD} dbname=app",
-            "host=db user=app password=*** dbname=app",
+            "user=app password=*** dbname=app host=db",
             id="key-value",
         ),
         pytest.param(
             r"host=db password = 'it\'s a s3cr3t' sslpassword=k3y dbname=app",
-            "host=db password = *** sslpassword=*** dbname=app",
+            "password=*** dbname=app host=db sslpassword=***",
             id="key-value-quoted",
         ),
-        pytest.param("postgresql://app@h/app", "postgresql://app@h/app", id="no-password"),
-        pytest.param("postgresql://h:5432/app", "postgresql://h:5432/app", id="port-not-password"),
-        pytest.param("host=db dbname=app", "host=db dbname=app", id="key-value-no-password"),
+        pytest.param("postgresql://app@h/app", "user=app dbname=app host=h", id="no-password"),
+        pytest.param("postgresql://h:5432/app", "dbname=app host=h port=5432", id="port"),
+        pytest.param("host=db dbname=app", "dbname=app host=db", id="key-value-no-password"),
+        pytest.param("mysql://u:pw@h/app", UNREADABLE_DSN, id="not-postgres"),
     ],
 )
 def test_mask_dsn(dsn: str, masked: str) -> None:
@@ -355,7 +358,8 @@ def test_database_url_masked() -> None:
     settings = load_settings(supabase_env("dev"))
     assert settings.database_url == SECRET_DSN
     assert (
-        settings.database_url_masked == "postgresql://dragonfly:***@db.example.com:5432/dragonfly"
+        settings.database_url_masked
+        == "user=dragonfly password=*** dbname=dragonfly host=db.example.com port=5432"
     )
 
 

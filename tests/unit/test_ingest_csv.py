@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.demo import DEMO_CSV
 from reference.simplicity import HeaderError
 from reference.workers.ingest_csv import (
     FileStructureError,
@@ -244,7 +245,7 @@ def test_the_fixture_files_read_as_their_readme_says() -> None:
         *("$2,500.00", "2023-06-01", "Queens"),
     ]
     assert rows[3][2:4] == ["Cavalry SPV I, LLC", "Nguyễn Văn An"]
-    _, rows, rejected = read((FIXTURES / "simplicity_bad_rows.csv").read_bytes())
+    _, rows, rejected = read(DEMO_CSV.read_bytes())
     assert [(r.row_number, r.error_code) for r in rejected] == [
         (14, "wrong_column_count"),
         (15, "invalid_text"),

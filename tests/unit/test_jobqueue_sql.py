@@ -15,6 +15,7 @@ QUEUE_VERBS = [
     "queue_job",
     "claim_pending_job",
     "complete_job",
+    "complete_jobs",
     "fail_job",
     "extend_lock",
     "reap_stuck_jobs",

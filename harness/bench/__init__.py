@@ -1,0 +1,1 @@
+"""The claim benchmark's parts: a durable server, our drains, the peers', growth, the report."""

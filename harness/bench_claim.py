@@ -1,0 +1,246 @@
+"""`dragonfly-harness bench-claim`: our claim path beside the physical limit and the peers.
+
+On one durable embedded PostgreSQL (fsync on), in one run, the cases are interleaved: each
+repetition runs every case once, and the table shows medians. Every figure is also a ratio to
+the pgbench single-row UPDATE limit of the same repetition, since absolute figures drift ~25%
+between runs on a shared 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+from harness.bench import growth, ours, peers
+from harness.bench.report import LIMIT, Results, write_chart
+from harness.bench.server import create_database, durable_server, run_pgbench
+from harness.postgres.embedded import EmbeddedPostgres
+
+PGBENCH_SECONDS = 5
+SINGLE_SECONDS = 3.0  # one-job-per-claim cases run for this long on a 20,000-job backlog
+DRAIN_JOBS = 10_000  # jobs each batch drain and pgqueuer empty
+PROCRASTINATE_JOBS = 1_000  # procrastinate drains ~200/s: fewer, or a repetition takes a minute
+BACKLOG = 20_000
+UPDATE_SCRIPT = "\\set id random(1, 20000)\nUPDATE bench_row SET n = n + 1 WHERE id = :id;\n"
+OURS_SCRIPT = (
+    "SELECT id AS job FROM ops.claim_pending_job('{load_probe}', 'pgbench-' || :client_id) \\gset\n"
+    "SELECT ops.complete_job(:job, 'pgbench-' || :client_id);\n"
+)
+OURS_PGBENCH = "our claim_pending_job + complete_job as a pgbench script, 32 clients"
+SINGLE = {n: f"claim + complete_job, one job per claim, {n} thread(s)" for n in (1, 4, 16, 32)}
+BATCH = {
+    (b, n): f"batch claim of {b} + complete_jobs, {n} threads" for b in (10, 100) for n in (4, 32)
+}
+PGQUEUER = f"pgqueuer (asyncpg, {peers.PGQUEUER_MANAGERS} managers, batch {peers.PGQUEUER_BATCH})"
+PROCRASTINATE = f"procrastinate (1 worker, concurrency {peers.PROCRASTINATE_CONCURRENCY})"
+HELD = "20,000 pending while another session holds a transaction open"
+
+
+def add_bench_claim_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved repetitions (>= 1)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("bench-claim"),
+        help="folder for results.md and claims.png (default ./bench-claim)",
+    )
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=1_000_000,
+        help="completed rows beside the history case's backlog",
+    )
+    parser.add_argument("--data-root", type=Path, help="folder for the server's data")
+
+
+class Bench:
+    def __init__(self, server: EmbeddedPostgres, work: Path) -> None:
+        self.server = server
+        self.work = work
+        self.results = Results()
+        self.urls: dict[str, str] = {}
+        self.plans: dict[str, str] = {}
+        self.dead: dict[str, int] = {}
+        self.history = 0
+        self.double_claims = 0  # jobs handed to two claimers in one drain: must stay 0
+        self.lost = 0  # claimed jobs the claimer could not complete: must stay 0
+
+    def say(self, line: str) -> None:
+        print(line, flush=True)
+
+    def setup(self, history: int) -> None:
+        started = time.monotonic()
+        self.history = history
+        self.urls["limit"] = create_database(self.server, "bench_limit", migrate=False)
+        with psycopg.connect(self.urls["limit"], autocommit=True) as conn:
+            conn.execute("CREATE TABLE bench_row (id integer PRIMARY KEY, n bigint NOT NULL)")
+            conn.execute("INSERT INTO bench_row SELECT g, 0 FROM generate_series(1, 20000) g")
+            conn.execute("VACUUM ANALYZE bench_row")
+        for name in ("pgbench_ours", "single", "batch", "held"):
+            self.urls[name] = create_database(self.server, f"bench_{name}")
+        for number, case in enumerate(growth.CASES):
+            url = create_database(self.server, f"bench_growth_{number}")
+            sized = growth.GrowthCase(
+                case.name, case.pending, history if case.completed else 0, case.other_type_pending
+            )
+            with psycopg.connect(url, autocommit=True) as conn:
+                growth.prepare(conn, sized)
+            self.urls[case.name] = url
+        for peer, install in (
+            ("pgqueuer", peers.pgqueuer_install),
+            ("procrastinate", peers.procrastinate_install),
+        ):
+            self.urls[peer] = create_database(self.server, f"bench_{peer}", migrate=False)
+            install(self.urls[peer])
+        (self.work / "update.sql").write_text(UPDATE_SCRIPT)
+        (self.work / "ours.sql").write_text(OURS_SCRIPT)
+        self.say(f"setup: databases ready in {time.monotonic() - started:.0f} s")
+
+    def top_up(self, name: str, pending: int) -> None:
+        with psycopg.connect(self.urls[name], autocommit=True) as conn:
+            growth.top_up(conn, growth.GrowthCase(name, pending))
+
+    def drained(self, rep: str, case: str, result: ours.Drain, limit: float) -> None:
+        self.double_claims += result.double_claims
+        self.lost += len(result.errors)
+        self.record(rep, case, result.jobs_per_s, limit, result.claim_p99_ms())
+
+    def record(
+        self, rep: str, case: str, rate: float, limit: float, p99: float | None = None
+    ) -> None:
+        self.results.add(case, rate, limit, p99)
+        extra = f", claim p99 {p99:.1f} ms" if p99 is not None else ""
+        self.say(f"{rep} {case}: {rate:,.0f}/s ({rate / limit:.2f}x){extra}")
+
+    def repetition(self, number: int, total: int) -> None:
+        rep = f"[{number}/{total}]"
+        limit = run_pgbench(
+            self.server, "bench_limit", self.work / "update.sql", clients=8, seconds=PGBENCH_SECONDS
+        )
+        self.record(rep, LIMIT, limit, limit)
+        self.top_up("pgbench_ours", BACKLOG)
+        rate = run_pgbench(
+            self.server,
+            "bench_pgbench_ours",
+            self.work / "ours.sql",
+            clients=32,
+            seconds=PGBENCH_SECONDS,
+        )
+        self.record(rep, OURS_PGBENCH, rate, limit)
+        for threads, case in SINGLE.items():
+            self.top_up("single", BACKLOG)
+            result = ours.drain(
+                self.urls["single"],
+                threads=threads,
+                batch=1,
+                max_jobs=BACKLOG // 2,
+                max_seconds=SINGLE_SECONDS,
+            )
+            self.drained(rep, case, result, limit)
+        for (batch, threads), case in BATCH.items():
+            self.top_up("batch", DRAIN_JOBS)
+            result = ours.drain(
+                self.urls["batch"],
+                threads=threads,
+                batch=batch,
+                max_jobs=DRAIN_JOBS,
+                max_seconds=60,
+            )
+            self.drained(rep, case, result, limit)
+        seconds = peers.pgqueuer_drain(self.urls["pgqueuer"], DRAIN_JOBS)
+        self.record(rep, PGQUEUER, DRAIN_JOBS / seconds, limit)
+        seconds = peers.procrastinate_drain(self.urls["procrastinate"], PROCRASTINATE_JOBS)
+        self.record(rep, PROCRASTINATE, PROCRASTINATE_JOBS / seconds, limit)
+        for growth_case in growth.CASES:
+            result, plan = growth.run_case(self.urls[growth_case.name], growth_case)
+            self.plans[growth_case.name] = plan
+            self.drained(rep, growth_case.name, result, limit)
+        result, dead = growth.held_transaction_case(self.urls["held"], BACKLOG)
+        self.dead = dead
+        self.drained(rep, HELD, result, limit)
+
+    def notes(self) -> None:
+        notes = self.results.notes
+        notes[OURS_PGBENCH] = "20,000 pending; one transaction = one claim + one completion"
+        for name in SINGLE.values():
+            notes[name] = f"{SINGLE_SECONDS:.0f} s on a 20,000-job backlog"
+        for name in BATCH.values():
+            notes[name] = f"drains {DRAIN_JOBS:,} jobs"
+        notes[PGQUEUER] = f"drains {DRAIN_JOBS:,} no-op jobs"
+        notes[PROCRASTINATE] = f"drains {PROCRASTINATE_JOBS:,} no-op jobs"
+        for name, plan in self.plans.items():
+            notes[name] = f"16 threads, {growth.GROWTH_MAX_JOBS:,} claims; plan: {plan}"
+            if "history" in name:
+                notes[name] = f"{self.history:,} completed rows; " + notes[name]
+        dead = self.dead
+        notes[HELD] = (
+            f"dead tuples before {dead.get('before', 0):,}, with the transaction "
+            f"held {dead.get('held', 0):,}, after release + VACUUM "
+            f"{dead.get('released', 0):,}"
+        )
+
+
+def run_bench_claim(args: argparse.Namespace) -> int:
+    if args.repeat < 1:
+        print("error: --repeat must be at least 1 (3 or more for medians)", file=sys.stderr)
+        return 2
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-claim-") as work,
+            durable_server(args.data_root) as server,
+        ):
+            bench = Bench(server, Path(work))
+            bench.say(
+                f"bench-claim: durable PostgreSQL (fsync on) on 127.0.0.1:{server.port}; "
+                f"{args.repeat} interleaved repetitions"
+            )
+            bench.setup(args.history)
+            for number in range(1, args.repeat + 1):
+                bench.repetition(number, args.repeat)
+            bench.notes()
+            return _report(bench, args.out)
+    except peers.PeerUnavailableError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _report(bench: Bench, out: Path) -> int:
+    results = bench.results
+    table = results.markdown()
+    out.mkdir(parents=True, exist_ok=True)
+    chart = write_chart(
+        results,
+        out / "claims.png",
+        concurrency={
+            "ours, one job per claim": dict(SINGLE.items()),
+            "ours, batch of 10": {n: BATCH[(10, n)] for n in (4, 32)},
+            "ours, batch of 100": {n: BATCH[(100, n)] for n in (4, 32)},
+        },
+        peers=[PGQUEUER, PROCRASTINATE],
+        growth=[case.name for case in growth.CASES],
+    )
+    audit = (
+        f"double claims: {bench.double_claims}; claimed but not completed: {bench.lost} "
+        "(over every drain of our client, every repetition)"
+    )
+    (out / "results.md").write_text(table + "\n\n" + audit + "\n")
+    raw = {
+        case: {
+            "jobs_per_s": results.rates[case],
+            "x_update_limit": results.ratios[case],
+            "claim_p99_ms": results.p99_ms.get(case, []),
+            "note": results.notes.get(case, ""),
+        }
+        for case in results.order
+    }
+    (out / "results.json").write_text(json.dumps(raw, indent=2) + "\n")
+    print(table)
+    print(audit)
+    print(f"\nchart: {chart}\ntable: {out / 'results.md'}")
+    return 0

@@ -1,0 +1,105 @@
+"""Faults as one-line calls, for tests that prove the queue survives them.
+
+    kill_worker(worker)                          # SIGKILL: no cleanup, its leases just age
+    terminate_backends(database_url)             # pg_terminate_backend on every other session
+    crash_and_restart(pg_server, downtime=2.0)   # power cut, then start again (embedded)
+    expire_leases(database_url)                  # the reaper with a tiny timeout, as an operator
+    holds_a_job(conn, worker)                    # to strike mid-job: wait_until it holds one
+    with database_paused(pg_server): ...         # container source: docker pause / unpause
+
+Each returns what it did, so a test can report the faults it injected.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+
+from harness.postgres.container import docker_client
+from harness.postgres.server import PostgresServer, PostgresSourceError
+from harness.processes import ServiceProcess
+from reference.jobqueue import QueueClient
+
+KILL_WAIT = 10.0  # seconds for the kernel to reap a SIGKILLed process
+
+
+def kill_worker(worker: ServiceProcess) -> int:
+    """SIGKILL the worker mid-whatever and wait for it; returns its exit code (-9)."""
+    worker.signal(signal.SIGKILL)
+    return worker.process.wait(KILL_WAIT)
+
+
+def terminate_backends(database_url: str) -> int:
+    """End every other session on this test's database; returns how many were ended."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def crash_and_restart(server: PostgresServer, downtime: float = 2.0) -> None:
+    """Immediate stop (no checkpoint, sessions cut), `downtime` seconds down, then start."""
+    server.crash()
+    time.sleep(downtime)
+    server.restart()
+
+
+def expire_leases(
+    database_url: str, older_than: timedelta = timedelta(seconds=1), *, retry_now: bool = True
+) -> int:
+    """Reap every lease older than `older_than`, as an operator would after a crash.
+
+    With retry_now the reaped jobs are due at once instead of after their backoff.
+    """
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        reaped = [job.id for job in QueueClient(conn).reap_stuck_jobs(older_than)]
+        if retry_now and reaped:
+            conn.execute(
+                "UPDATE ops.job_queue SET run_at = now() WHERE id = ANY(%s) AND status = 'pending'",
+                (reaped,),
+            )
+    return len(reaped)
+
+
+def holds_a_job(conn: psycopg.Connection[Any], worker: ServiceProcess) -> bool:
+    """Whether the worker process holds a lease now (its worker id carries its pid)."""
+    pid = worker.process.pid
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM ops.job_queue WHERE status = 'processing' "
+        "AND (locked_by LIKE %s OR locked_by LIKE %s))",
+        (f"%-{pid}", f"%-{pid}-%"),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+@contextmanager
+def _container(server: PostgresServer) -> Iterator[Any]:
+    if server.container_id is None:
+        raise PostgresSourceError(
+            f"{server.source}: pausing or cutting the network needs the container source "
+            "(--pg-source=container)"
+        )
+    client = docker_client()
+    try:
+        yield client.containers.get(server.container_id)
+    finally:
+        client.close()
+
+
+@contextmanager
+def database_paused(server: PostgresServer) -> Iterator[None]:
+    """The Postgres container frozen (docker pause) for the block: sessions hang, then resume."""
+    with _container(server) as container:
+        container.pause()
+        try:
+            yield
+        finally:
+            container.unpause()

@@ -1,0 +1,49 @@
+"""The whole local reference stack as one context manager: Postgres, migrations, API, workers.
+
+For tools that test "the stack they start themselves" (SPEC §5), e.g. `python -m smoke` with no
+target named. `dragonfly-harness up` does the same steps with logs streamed and a demo.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from harness.postgres.sources import PostgresSource, open_server
+from harness.processes import ReferenceStack
+from reference.db import apply_migrations
+
+WORKERS = ("ingest", "enforcement")
+
+
+@contextmanager
+def local_stack(
+    log_dir: Path,
+    *,
+    source: PostgresSource = PostgresSource.EMBEDDED,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[ReferenceStack]:
+    """A migrated Postgres with the API and both workers running; everything stops on exit.
+
+    Raises PostgresSourceError, MigrationError or RuntimeError (a service did not start).
+    """
+    server = open_server(source)
+    stack: ReferenceStack | None = None
+    try:
+        apply_migrations(server.conninfo)
+        stack = ReferenceStack(
+            server.conninfo,
+            log_dir,
+            api_key=secrets.token_urlsafe(24),
+            extra_env=dict(extra_env or {}),
+        )
+        stack.start_api()
+        for kind in WORKERS:
+            stack.start_worker(kind)
+        yield stack
+    finally:
+        if stack is not None:
+            stack.stop()
+        server.stop()

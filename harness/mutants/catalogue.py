@@ -1,0 +1,107 @@
+"""The broken variants of the queue SQL: each a text edit of one ops.* function's definition.
+
+Each edit applies to the function's latest definition (pg_get_functiondef of the migrated
+template) and must match at least once, so a migration that rewrites a function makes its
+stale mutants fail loudly instead of passing quietly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+
+
+class MutantError(RuntimeError):
+    """A mutant no longer applies to the function it targets."""
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    function: str  # a function of schema ops, by name
+    find: str  # text in its definition; every occurrence is replaced
+    replace: str
+    why: str  # what the mutant breaks
+
+    def apply(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
+        """Replace the function on conn's database with its broken variant."""
+        rows = conn.execute(
+            "SELECT pg_get_functiondef(p.oid) FROM pg_proc AS p "
+            "JOIN pg_namespace AS n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = 'ops' AND p.proname = %s",
+            (self.function,),
+        ).fetchall()
+        if len(rows) != 1:
+            raise MutantError(f"{self.name}: ops.{self.function} has {len(rows)} definitions")
+        definition = str(rows[0][0])
+        if self.find not in definition:
+            raise MutantError(
+                f"{self.name}: {self.find!r} is no longer in ops.{self.function}; a migration "
+                "changed it: update harness/mutants/catalogue.py"
+            )
+        conn.execute(definition.replace(self.find, self.replace).encode())
+
+
+MUTANTS = [
+    Mutant("claim-no-skip-locked", "claim_pending_job", "FOR UPDATE SKIP LOCKED", "FOR UPDATE",
+           "a claim waits on rows another claim holds"),
+    Mutant("claim-no-row-lock", "claim_pending_job", "FOR UPDATE SKIP LOCKED", "",
+           "two claims can take the same job"),
+    Mutant("claim-ignores-run-at", "claim_pending_job", "AND q.run_at <= ops.statement_clock()",
+           "", "jobs are claimed before their run_at"),
+    Mutant("claim-run-at-strict", "claim_pending_job", "q.run_at <= ops.statement_clock()",
+           "q.run_at < ops.statement_clock()", "a job due this instant is passed over"),
+    Mutant("claim-priority-ascending", "claim_pending_job", "priority DESC", "priority ASC",
+           "low priority first"),
+    Mutant("claim-ignores-run-at-order", "claim_pending_job", ".priority DESC, picked.run_at,",
+           ".priority DESC,", "equal priorities are not taken oldest run_at first"),
+    Mutant("claim-ignores-job-type", "claim_pending_job", "AND q.job_type = wanted.job_type",
+           "", "a worker gets job types it did not ask for"),
+    Mutant("claim-batch-unbounded", "claim_pending_job",
+           "ORDER BY picked.priority DESC, picked.run_at, picked.id\n"
+           "        LIMIT claim_pending_job.batch_size",
+           "ORDER BY picked.priority DESC, picked.run_at, picked.id",
+           "a multi-type claim returns up to batch_size per type"),
+    Mutant("claim-batch-of-one", "claim_pending_job",
+           "ORDER BY q.priority DESC, q.run_at, q.id\n"
+           "            LIMIT claim_pending_job.batch_size",
+           "ORDER BY q.priority DESC, q.run_at, q.id\n            LIMIT 1",
+           "a batch claim returns one job per type"),
+    Mutant("claim-keeps-attempts", "claim_pending_job", "attempts = q.attempts + 1",
+           "attempts = q.attempts", "a claim does not count the attempt"),
+    Mutant("enqueue-ignores-run-at", "queue_job", "coalesce(queue_job.run_at, ops.clock())",
+           "ops.clock()", "a scheduled job is due at once"),
+    Mutant("enqueue-key-across-types", "queue_job",
+           "WHERE q.job_type = queue_job.job_type AND q.idempotency_key",
+           "WHERE q.idempotency_key", "a repeated key may return another job type's job"),
+    Mutant("complete-unfenced", "complete_job", "AND q.locked_by = complete_job.worker_id", "",
+           "a stale owner completes the new owner's job"),
+    Mutant("complete-any-status", "complete_job",
+           "AND q.status = 'processing'\n          AND q.locked_by",
+           "AND q.locked_by", "a finished job is completed again"),
+    Mutant("fail-unfenced", "fail_job", "AND q.locked_by = fail_job.worker_id", "",
+           "a stale owner fails the new owner's job"),
+    Mutant("fail-backoff-off-by-one", "fail_job", "ops.retry_backoff(q.attempts)",
+           "ops.retry_backoff(q.attempts - 1)", "the retry comes too early"),
+    Mutant("fail-dead-letters-late", "fail_job", "q.attempts >= q.max_attempts",
+           "q.attempts > q.max_attempts", "a job runs once more than max_attempts"),
+    Mutant("fail-keeps-lease", "fail_job", "        locked_by = NULL,\n", "",
+           "a retried job keeps its old owner"),
+    Mutant("extend-unfenced", "extend_lock", "AND q.locked_by = extend_lock.worker_id", "",
+           "a stale owner extends the new owner's lease"),
+    Mutant("extend-no-refresh", "extend_lock", "SET locked_at = ops.clock()",
+           "SET locked_at = q.locked_at", "extending does not move the lease"),
+    Mutant("reap-ignores-lease-age", "reap_stuck_jobs",
+           "AND q.locked_at < ops.clock() - reap_stuck_jobs.lock_timeout", "",
+           "live leases are reaped"),
+    Mutant("reap-never-dead-letters", "reap_stuck_jobs", "q.attempts >= q.max_attempts",
+           "q.attempts > q.max_attempts", "a used-up job is retried once more"),
+    Mutant("reap-no-backoff", "reap_stuck_jobs", "ops.clock() + ops.retry_backoff(q.attempts)",
+           "ops.clock()", "a reaped job is due again at once"),
+    Mutant("reap-no-count", "reap_stuck_jobs", "reap_count = q.reap_count + 1",
+           "reap_count = q.reap_count", "reaps are not counted"),
+    Mutant("complete-jobs-unfenced", "complete_jobs",
+           "AND q.locked_by = complete_jobs.worker_id", "",
+           "a batch complete finishes other workers' jobs"),
+]  # fmt: skip

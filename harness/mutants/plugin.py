@@ -1,0 +1,53 @@
+"""pytest plugin for one mutant run: `-p harness.mutants.plugin` with $DRAGONFLY_QUEUE_MUTANT set.
+
+Applies the named mutant to the session's template before any test clones it, and writes the
+first failing test's id to $DRAGONFLY_MUTANT_REPORT.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from harness.mutants.catalogue import MUTANTS
+from harness.postgres.databases import TestDatabases
+
+MUTANT_ENV = "DRAGONFLY_QUEUE_MUTANT"
+REPORT_ENV = "DRAGONFLY_MUTANT_REPORT"
+
+
+def _allow_connections(databases: TestDatabases, allowed: bool) -> None:
+    databases.admin.execute(
+        sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(
+            sql.Identifier(databases.template), sql.Literal(allowed)
+        )
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def queue_mutant(pg_databases: TestDatabases) -> str | None:
+    """The mutant applied to the template (None: the suites run on the real SQL)."""
+    name = os.environ.get(MUTANT_ENV) or None
+    if name is not None:
+        mutant = next((m for m in MUTANTS if m.name == name), None)
+        if mutant is None:
+            known = ", ".join(m.name for m in MUTANTS)
+            raise pytest.UsageError(f"${MUTANT_ENV}: unknown mutant {name!r}; known: {known}")
+        _allow_connections(pg_databases, True)
+        try:
+            conninfo = pg_databases.server.conninfo_for(pg_databases.template)
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                mutant.apply(conn)
+        finally:
+            _allow_connections(pg_databases, False)
+    return name
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    target = os.environ.get(REPORT_ENV)
+    if report.failed and target and not Path(target).read_text().strip():
+        Path(target).write_text(report.nodeid)

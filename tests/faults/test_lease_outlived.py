@@ -1,0 +1,59 @@
+"""A job that outlives its lease while its worker still runs: taken back, done once.
+
+The operator's reaper takes the lease of a long ingest while the worker is still in it. The
+worker must notice (its complete is fenced), the job is claimed again and finished, and the
+audit shows one completed job and every row ingested once.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from harness.csvgen import write_simplicity_csv
+from harness.processes import ReferenceStack
+from harness.uploads import store_upload
+from harness.waiting import wait_until
+from reference.jobqueue import QueueClient
+
+ROWS = 60_000
+
+
+def test_a_job_that_outlives_its_lease_is_finished_once(
+    reference_stack: ReferenceStack, db_conn: psycopg.Connection[Any], tmp_path: Path
+) -> None:
+    csv_path = write_simplicity_csv(tmp_path / "long.csv", ROWS)
+    batch_id, job_id = store_upload(db_conn, csv_path)
+    worker = reference_stack.start_worker("ingest")
+    queue = QueueClient(db_conn)
+
+    def in_hand() -> bool:
+        job = queue.get_job(job_id)
+        return job is not None and job.status == "processing"
+
+    wait_until("the worker to claim the ingest", in_hand)
+    reaped = queue.reap_stuck_jobs(timedelta(milliseconds=1))  # the lease is taken back
+    assert [job.id for job in reaped] == [job_id]
+    # The operator retries it at once instead of after the 30 s backoff.
+    db_conn.execute("UPDATE ops.job_queue SET run_at = now() WHERE id = %s", (job_id,))
+
+    def finished() -> bool:
+        job = queue.get_job(job_id)
+        return job is not None and job.status == "completed"
+
+    wait_until("the job to be finished after its lease was lost", finished, timeout=180)
+    job = queue.get_job(job_id)
+    assert job is not None
+    assert (job.attempts, job.reap_count) == (2, 1)
+    judgments = db_conn.execute("SELECT count(*) FROM public.judgments").fetchone()
+    batch = db_conn.execute(
+        "SELECT status::text, total_rows FROM ops.ingest_batches WHERE id = %s", (batch_id,)
+    ).fetchone()
+    assert batch == ("completed", ROWS)
+    assert judgments == (ROWS,), "every row ingested exactly once"
+    log = worker.stderr()  # it said it lost the job rather than completing it
+    assert f"lease on {job_id} was lost" in log or f"lease lost: job {job_id}" in log, log[-2000:]
+    print(f"lease outlived: 1 job, 1 lease taken back, {ROWS} rows, 0 lost, 0 duplicated")

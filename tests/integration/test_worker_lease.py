@@ -1,0 +1,175 @@
+"""The shared worker loop in-process on real Postgres: heartbeats, lease extension, lost lease."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import psycopg
+import pytest
+
+from harness.uploads import store_upload_bytes
+from harness.waiting import wait_until
+from reference.config import load_settings
+from reference.jobqueue import Job, JobStatus, JobType, QueueClient
+from reference.workers import ingest_processor
+from reference.workers.context import JobContext
+from reference.workers.loop import Worker, WorkerSpec
+
+JOB_SECONDS = 3.0  # how long the probe handler works (it stops early when its lease is lost)
+LOCK_TIMEOUT = 1.5  # seconds: the job outlives it twice, so only extension keeps it held
+
+
+class Probe:
+    """A load_probe handler that works JOB_SECONDS and notes whether it saw its lease lost."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.saw_lease_lost = False
+
+    def __call__(self, job: Job, context: JobContext) -> None:
+        self.started.set()
+        deadline = time.monotonic() + JOB_SECONDS
+        while time.monotonic() < deadline:
+            if context.lease_lost():
+                self.saw_lease_lost = True
+                return
+            time.sleep(0.02)
+
+
+@pytest.fixture
+def probe() -> Probe:
+    return Probe()
+
+
+@pytest.fixture
+def running_worker(database_url: str, probe: Probe) -> Iterator[Worker]:
+    settings = load_settings(
+        {
+            "DATABASE_URL": database_url,
+            "WORKER_POLL_INTERVAL": "0.05",
+            "WORKER_HEARTBEAT_INTERVAL": "0.2",
+            "WORKER_LOCK_TIMEOUT": str(LOCK_TIMEOUT),
+            "WORKER_LEASE_EXTEND_INTERVAL": "0.2",
+        }
+    )
+    spec = WorkerSpec("Probe", "probe_worker", 1.0, {JobType.LOAD_PROBE: probe})
+    worker = Worker(settings, spec, threading.Event())
+    thread = threading.Thread(target=worker.run, name="worker-under-test")
+    thread.start()
+    yield worker
+    worker.stop.set()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+
+
+def _job(queue: QueueClient, job_id: UUID) -> Job:
+    job = queue.get_job(job_id)
+    assert job is not None
+    return job
+
+
+def test_the_worker_heartbeats_while_a_long_job_runs(
+    running_worker: Worker, probe: Probe, queue: QueueClient, db_conn: psycopg.Connection[Any]
+) -> None:
+    job_id = queue.queue_job(JobType.LOAD_PROBE)
+    assert probe.started.wait(10)
+    seen: set[Any] = set()
+    while _job(queue, job_id).status is JobStatus.PROCESSING:
+        row = db_conn.execute(
+            "SELECT status, last_seen_at FROM ops.worker_heartbeats WHERE worker_id = %s",
+            (running_worker.worker_id,),
+        ).fetchone()
+        assert row is not None
+        assert row[0] == "busy"
+        seen.add(row[1])
+        time.sleep(0.05)
+
+    # JOB_SECONDS at a 0.2 s heartbeat: about fifteen beats; the loop alone gives none mid-job.
+    assert len(seen) >= 4, sorted(seen)
+
+
+def test_an_extended_lease_outlives_the_lock_timeout_and_the_job_completes(
+    running_worker: Worker, probe: Probe, queue: QueueClient
+) -> None:
+    job_id = queue.queue_job(JobType.LOAD_PROBE)
+    assert probe.started.wait(10)
+    reaped: list[Job] = []
+    while _job(queue, job_id).status is JobStatus.PROCESSING:
+        reaped += queue.reap_stuck_jobs(timedelta(seconds=LOCK_TIMEOUT))  # the worker's own
+        time.sleep(0.1)
+
+    assert reaped == []
+    job = _job(queue, job_id)
+    assert (job.status, job.locked_by) == (JobStatus.COMPLETED, running_worker.worker_id)
+
+
+def test_a_lost_lease_reaches_the_handler_and_the_job_is_left_to_its_new_owner(
+    running_worker: Worker,
+    probe: Probe,
+    queue: QueueClient,
+    db_conn: psycopg.Connection[Any],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING)
+    job_id = queue.queue_job(JobType.LOAD_PROBE)
+    assert probe.started.wait(10)
+    db_conn.execute("UPDATE ops.job_queue SET locked_by = 'thief' WHERE id = %s", (job_id,))
+
+    wait_until("the worker to drop the job", lambda: "lease lost" in caplog.text, timeout=10)
+
+    assert probe.saw_lease_lost
+    job = _job(queue, job_id)
+    assert (job.status, job.locked_by, job.last_error) == (JobStatus.PROCESSING, "thief", None)
+    assert f"lease lost: job {job_id}" in caplog.text
+
+
+def test_an_ingest_job_whose_batch_is_gone_is_dead_lettered_at_once(
+    database_url: str, queue: QueueClient, db_conn: psycopg.Connection[Any]
+) -> None:
+    settings = load_settings({"DATABASE_URL": database_url})
+    worker = Worker(settings, ingest_processor.SPEC, threading.Event())
+    batch_id, job_id = store_upload_bytes(db_conn, "gone.csv", b"Case Number\n")
+    db_conn.execute("DELETE FROM ops.ingest_batches WHERE id = %s", (batch_id,))
+    [job] = queue.claim_pending_job([JobType.INGEST_CSV], worker.worker_id)
+
+    worker.handle(queue, job)
+
+    failed = _job(queue, job_id)
+    assert (failed.status, failed.attempts, failed.max_attempts) == (JobStatus.FAILED, 1, 5)
+    assert failed.last_error is not None
+    assert "BatchNotFoundError" in failed.last_error
+
+
+def test_the_worker_prunes_old_history_like_it_reaps(
+    database_url: str, queue: QueueClient, db_conn: psycopg.Connection[Any]
+) -> None:
+    db_conn.execute(
+        "INSERT INTO ops.job_queue (job_type, status, attempts, completed_at) "
+        "VALUES ('load_probe', 'completed', 1, now() - interval '2 hours')"
+    )
+    recent = queue.queue_job(JobType.LOAD_PROBE)
+    db_conn.execute(
+        "UPDATE ops.job_queue SET status = 'completed', completed_at = now() WHERE id = %s",
+        (recent,),
+    )
+    settings = load_settings({"DATABASE_URL": database_url, "RETAIN_COMPLETED_JOBS": "3600"})
+    spec = WorkerSpec("Probe", "probe_worker", 1.0, {JobType.LOAD_PROBE: Probe()})
+    worker = Worker(settings, spec, threading.Event())
+    thread = threading.Thread(target=worker.run, name="pruning-worker")
+    thread.start()
+    try:
+        wait_until(
+            "the worker's first prune",
+            lambda: db_conn.execute("SELECT count(*) = 1 FROM ops.job_queue").fetchone() == (True,),
+            timeout=10,
+        )
+    finally:
+        worker.stop.set()
+        thread.join(timeout=30)
+    assert _job(queue, recent).status is JobStatus.COMPLETED

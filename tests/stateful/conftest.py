@@ -1,0 +1,25 @@
+"""Totals of what the queue state machine did, printed at the end of the run."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+TOTALS_KEY = pytest.StashKey[Counter[str]]()
+
+
+@pytest.fixture
+def machine_totals(pytestconfig: pytest.Config) -> Counter[str]:
+    """Counts of the machine's outcomes (claims, completions, dead-letters...) for this run."""
+    return pytestconfig.stash.setdefault(TOTALS_KEY, Counter())
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    totals = config.stash.get(TOTALS_KEY, None)
+    if not totals:
+        return
+    terminalreporter.write_sep("-", "queue state machine: totals over the run")
+    for what, count in sorted(totals.items()):
+        terminalreporter.write_line(f"{what:>28}: {count}")
