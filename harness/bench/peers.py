@@ -24,7 +24,7 @@ class PeerUnavailableError(RuntimeError):
 
 def pgqueuer_install(url: str) -> None:
     async def install() -> None:
-        import asyncpg  # type: ignore[import-untyped]  # noqa: PLC0415 - optional (bench extra)
+        import asyncpg  # noqa: PLC0415 - optional (bench extra)
         from pgqueuer.db import AsyncpgDriver  # noqa: PLC0415
         from pgqueuer.queries import Queries  # noqa: PLC0415
 

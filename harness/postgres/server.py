@@ -9,8 +9,6 @@ from urllib.parse import quote, urlencode
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from reference.config import mask_dsn
-
 # Tuned for throwaway test data, the same on every source the harness starts: nothing here
 # needs to survive a power cut.
 TEST_SERVER_SETTINGS = (
@@ -40,11 +38,14 @@ class DatabaseUrl(str):
     __slots__ = ()
 
     def __repr__(self) -> str:
-        return repr(mask_dsn(str(self)))
+        return repr(str(as_url(str(self), masked=True)))
 
 
-def as_url(conninfo: str, dbname: str | None = None) -> DatabaseUrl:
-    """The postgresql:// URL form of a libpq connection string (either form), for URL clients."""
+def as_url(conninfo: str, dbname: str | None = None, *, masked: bool = False) -> DatabaseUrl:
+    """The postgresql:// URL form of a libpq connection string (either form), for URL clients.
+
+    `masked`: the password reads *** (for showing the URL, never for connecting).
+    """
     params = {k: str(v) for k, v in conninfo_to_dict(conninfo).items() if v is not None}
     if dbname is not None:
         params["dbname"] = dbname
@@ -53,7 +54,7 @@ def as_url(conninfo: str, dbname: str | None = None) -> DatabaseUrl:
     name = params.pop("dbname", "")
     userinfo = quote(user, safe="")
     if password:
-        userinfo += ":" + quote(password, safe="")
+        userinfo += ":" + ("***" if masked else quote(password, safe=""))
     netloc = f"{userinfo}@" if userinfo else ""
     netloc += f"[{host}]" if ":" in host else quote(host, safe="")
     if port:

@@ -28,6 +28,7 @@ MISSING = "00000000-0000-4000-8000-000000000000"
 HEADER_ROW = "Case Number,Plaintiff,Defendant,Judgment Amount,Filing Date,County\r\n"
 INGEST_TIMEOUT = 60.0  # seconds a named target's worker gets to finish a three-row batch
 INTAKE = "/api/v1/intake"
+SPEC = json.loads(Path(__file__).with_name("openapi.json").read_text())
 
 
 def assert_error(response: Any, status: int, codes: set[str], fragment: str = "") -> None:
@@ -111,6 +112,29 @@ def test_error_paging_out_of_range_is_422(contract_api: TargetApi, query: str) -
     assert_error(response, 422, {"invalid_request"}, "query parameter")
 
 
+def integer_query_parameters(spec: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """(path, name, maximum) of every integer query parameter of a GET in the document."""
+    return [
+        (path, parameter["name"], parameter["schema"]["maximum"])
+        for path, operations in spec["paths"].items()
+        for parameter in operations.get("get", {}).get("parameters", [])
+        if parameter["in"] == "query" and parameter["schema"].get("type") == "integer"
+    ]
+
+
+@pytest.mark.parametrize("beyond", [1, 2**63 - 1, 2**64], ids=["max+1", "past-int64", "2^64"])
+def test_every_integer_query_parameter_past_its_maximum_is_422(
+    contract_api: TargetApi, beyond: int
+) -> None:
+    parameters = integer_query_parameters(SPEC)
+    assert parameters  # the errors endpoint's limit and offset at least
+
+    for path, name, maximum in parameters:
+        url = path.replace("{batch_id}", MISSING)
+        response = contract_api.client.get(url, params={name: maximum + beyond})
+        assert_error(response, 422, {"invalid_request"}, f"query parameter '{name}'")
+
+
 def test_queue_health_lists_every_job_type_and_status_lists_workers(
     contract_api: TargetApi,
 ) -> None:
@@ -132,7 +156,6 @@ def secured_operations(spec: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-SPEC = json.loads(Path(__file__).with_name("openapi.json").read_text())
 WRITE_OPERATIONS = secured_operations(SPEC)
 HOSTILE_BODIES = {
     "malformed-json": (b'{"judgment_id": ', "application/json"),

@@ -37,8 +37,7 @@ cell = st.one_of(
     st.sampled_from(["Acme LLC", "John Doe", "$1,234.56", "12.50", "01/15/2024", "2024-02-29"]),
     st.sampled_from(FORMULAS),
     st.text(max_size=12),  # any characters: commas, quotes, newlines, NUL, non-ASCII
-    st.just(""),
-    st.just(" "),
+    st.sampled_from(["", " ", "P\x00x", "Zoë", "a,b", 'say "hi"', "two\nlines"]),
 )
 
 

@@ -27,6 +27,7 @@ STRATEGY = "/api/v1/enforcement/strategy"
 CSV = b"Case Number,Plaintiff,Defendant,Judgment Amount,Filing Date\r\nCV-1,P,D,1,1/1/2024\r\n"
 SQL = "'; DROP TABLE ops.job_queue; --"
 SOCKET_TIMEOUT = 10.0  # seconds a raw-socket exchange may take
+UPLOAD_LIMIT = 4096  # MAX_UPLOAD_BYTES of the started API: a chunked upload passes it soon
 
 
 @pytest.fixture
@@ -193,9 +194,21 @@ def chunk(data: bytes) -> bytes:
 def test_chunked_bodies_without_a_length_and_slow_clients_get_a_clear_4xx(
     reference_stack: ReferenceStack, db_conn: psycopg.Connection[Any]
 ) -> None:
+    reference_stack.extra_env["MAX_UPLOAD_BYTES"] = str(UPLOAD_LIMIT)
     reference_stack.start_api()
     key = reference_stack.api_key
     chunked = "Transfer-Encoding: chunked\r\n"
+    part_head = (
+        b'--b\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n'
+        b"Content-Type: text/csv\r\n\r\n" + CSV
+    )
+    oversized_upload = exchange(
+        reference_stack,
+        f"POST {UPLOAD} HTTP/1.1\r\nHost: t\r\nX-DRAGONFLY-API-KEY: {key}\r\n"
+        f"Content-Type: multipart/form-data; boundary=b\r\n{chunked}\r\n",
+        [chunk(part_head)] + [chunk(b"CV-9,P,D,1,1/1/2024\r\n" * 200) for _ in range(200)],
+        0.0,
+    )
 
     oversized_json = exchange(
         reference_stack,
@@ -220,6 +233,8 @@ def test_chunked_bodies_without_a_length_and_slow_clients_get_a_clear_4xx(
         0.5,
     )
 
+    assert oversized_upload.startswith(b"HTTP/1.1 413"), oversized_upload[:300]
+    assert f"upload limit of {UPLOAD_LIMIT} bytes".encode() in oversized_upload
     assert oversized_json.startswith(b"HTTP/1.1 413"), oversized_json[:300]
     assert b'"too_large"' in oversized_json
     assert slow_without_key.startswith(b"HTTP/1.1 401"), slow_without_key[:300]
@@ -227,4 +242,4 @@ def test_chunked_bodies_without_a_length_and_slow_clients_get_a_clear_4xx(
     assert slow_with_key.startswith(b"HTTP/1.1 422"), slow_with_key[:300]
     assert time.monotonic() - started < SOCKET_TIMEOUT
     assert stored(db_conn) == (0, 0)
-    assert key.encode() not in oversized_json + slow_without_key + slow_with_key
+    assert key.encode() not in oversized_upload + oversized_json + slow_without_key + slow_with_key

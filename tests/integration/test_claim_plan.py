@@ -14,20 +14,13 @@ from typing import Any
 import psycopg
 import pytest
 
+from harness.plan_capture import AUTO_EXPLAIN
+
 pytestmark = pytest.mark.slow
 
 Plan = dict[str, Any]
 Conn = psycopg.Connection[Any]
 CLAIM_INDEX = "job_queue_claim_idx"
-AUTO_EXPLAIN = [
-    "LOAD 'auto_explain'",
-    "SET auto_explain.log_min_duration = 0",
-    "SET auto_explain.log_nested_statements = on",
-    "SET auto_explain.log_format = 'json'",
-    "SET auto_explain.log_analyze = on",
-    "SET auto_explain.log_buffers = on",
-    "SET client_min_messages = log",
-]
 FORBIDDEN_SCANS = {"Seq Scan", "Bitmap Heap Scan", "Tid Scan", "Tid Range Scan", "Sample Scan"}
 STRATEGY, DRAFTING, INGEST = "enforcement_strategy", "enforcement_drafting", "ingest_csv"
 
