@@ -213,6 +213,10 @@ class QueueModelMachine(RuleBasedStateMachine):
         everyone = list(self.model.jobs)
         ids = [job for job in held if self.model.jobs[job].locked_by == owner]
         ids += [everyone[index % len(everyone)] for index in others]
+        # A job another worker holds right now: the fence must leave it alone.
+        foreign = [job for job in held if self.model.jobs[job].locked_by != owner]
+        if foreign and data.draw(st.booleans(), label="with a job another worker holds"):
+            ids.append(data.draw(st.sampled_from(foreign), label="foreign job"))
         expected = self.model.complete_many(ids, owner)
         assert self.sessions.second.complete_jobs(ids, owner) == expected
         self._count("completions", len(expected))
