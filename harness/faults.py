@@ -2,10 +2,15 @@
 
     kill_worker(worker)                          # SIGKILL: no cleanup, its leases just age
     terminate_backends(database_url)             # pg_terminate_backend on every other session
-    crash_and_restart(pg_server, downtime=2.0)   # power cut, then start again (embedded)
+    crash_and_restart(server, downtime=2.0)      # power cut, then start again (see below)
     expire_leases(database_url)                  # the reaper with a tiny timeout, as an operator
     holds_a_job(conn, worker)                    # to strike mid-job: wait_until it holds one
     with database_paused(pg_server): ...         # container source: docker pause / unpause
+    with network_cut(server): ...                # container source: off every docker network
+
+crash_and_restart needs a server the harness can restart with its data: the embedded source's,
+or a durable container (`start_container(image, durable=True)`: data on the container's disk,
+a fixed host port), since the session container keeps its data on tmpfs.
 
 Each returns what it did, so a test can report the faults it injected.
 """
@@ -46,7 +51,11 @@ def terminate_backends(database_url: str) -> int:
 
 
 def crash_and_restart(server: PostgresServer, downtime: float = 2.0) -> None:
-    """Immediate stop (no checkpoint, sessions cut), `downtime` seconds down, then start."""
+    """Immediate stop (no checkpoint, sessions cut), `downtime` seconds down, then start.
+
+    Embedded: `pg_ctl stop -m immediate`; durable container: `docker kill`, then `docker start`
+    on the same host port, waiting until it accepts connections.
+    """
     server.crash()
     time.sleep(downtime)
     server.restart()
@@ -103,3 +112,21 @@ def database_paused(server: PostgresServer) -> Iterator[None]:
             yield
         finally:
             container.unpause()
+
+
+@contextmanager
+def network_cut(server: PostgresServer) -> Iterator[None]:
+    """The container off every Docker network for the block (connections fail), then back on.
+
+    Restores reliably on a durable container, whose host port is bound, not just published.
+    """
+    with _container(server) as container:
+        names = list(container.attrs["NetworkSettings"]["Networks"])
+        networks = [container.client.networks.get(name) for name in names]
+        for network in networks:
+            network.disconnect(container)
+        try:
+            yield
+        finally:
+            for network in networks:
+                network.connect(container)

@@ -13,21 +13,15 @@ from typing import Any
 
 import pytest
 
-from harness.targets import Target, TargetError, resolve_target
+from harness.targets import (
+    ALLOW_WRITES_HELP,
+    TARGET_OPTIONS,
+    Target,
+    TargetError,
+    resolve_target,
+)
 
 TARGET_KEY = pytest.StashKey[Target]()
-# (option, help): the SPEC's options; each defaults to its variable (see harness.targets).
-TARGET_OPTIONS = (
-    ("--mode", "dev or prod (default: $SUPABASE_MODE or dev)"),
-    ("--api-url", "the deployed API's base URL (default: $DRAGONFLY_TARGET_API_URL)"),
-    (
-        "--db-url",
-        "direct Postgres URL (default: $DRAGONFLY_TARGET_DB_URL, $SUPABASE_DB_URL_<MODE>)",
-    ),
-    ("--supabase-url", "Supabase REST endpoint (default: $SUPABASE_URL_<MODE>)"),
-    ("--dashboard-url", "the deployed dashboard (default: $DRAGONFLY_TARGET_DASHBOARD_URL)"),
-    ("--api-key", "key for write endpoints (default: $DRAGONFLY_API_KEY)"),
-)
 
 
 def add_target_options(group: pytest.OptionGroup) -> None:
@@ -37,7 +31,7 @@ def add_target_options(group: pytest.OptionGroup) -> None:
         "--allow-writes",
         action="store_true",
         default=False,
-        help="let tests marked `writes` run against a named target (read-only by default)",
+        help=f"{ALLOW_WRITES_HELP}: tests marked `writes` run only then",
     )
 
 

@@ -160,26 +160,23 @@ def _password(dsn: str) -> str | None:
     return str(password) if password else None
 
 
+# (option, help) of every valued target option; each defaults to its variable.
+TARGET_OPTIONS = (
+    ("--mode", f"dev or prod (default: ${MODE_ENV} or dev)"),
+    ("--api-url", f"the deployed API's base URL (default: ${API_URL_ENV})"),
+    ("--db-url", f"direct Postgres URL (default: ${DB_URL_ENV}, else $SUPABASE_DB_URL_<MODE>)"),
+    ("--supabase-url", "Supabase REST endpoint (default: $SUPABASE_URL_<MODE>)"),
+    ("--dashboard-url", f"the deployed dashboard (default: ${DASHBOARD_URL_ENV})"),
+    ("--api-key", f"key for write endpoints (default: ${API_KEY_ENV})"),
+)
+ALLOW_WRITES_HELP = "let this run write to a named target (read-only by default)"
+
+
 def add_target_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """The SPEC's target options, each defaulting to its variable."""
-    parser.add_argument("--mode", help=f"dev or prod (default: ${MODE_ENV} or dev)")
-    parser.add_argument("--api-url", help=f"the deployed API's base URL (default: ${API_URL_ENV})")
-    parser.add_argument(
-        "--db-url",
-        help=f"direct Postgres URL (default: ${DB_URL_ENV}, else $SUPABASE_DB_URL_<MODE>)",
-    )
-    parser.add_argument(
-        "--supabase-url", help="Supabase REST endpoint (default: $SUPABASE_URL_<MODE>)"
-    )
-    parser.add_argument(
-        "--dashboard-url", help=f"the deployed dashboard (default: ${DASHBOARD_URL_ENV})"
-    )
-    parser.add_argument("--api-key", help=f"key for write endpoints (default: ${API_KEY_ENV})")
-    parser.add_argument(
-        "--allow-writes",
-        action="store_true",
-        help="let this run write to a named target (read-only by default)",
-    )
+    """The target options, each defaulting to its variable."""
+    for option, text in TARGET_OPTIONS:
+        parser.add_argument(option, help=text)
+    parser.add_argument("--allow-writes", action="store_true", help=ALLOW_WRITES_HELP)
 
 
 def resolve_target(

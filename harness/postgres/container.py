@@ -5,10 +5,15 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
+from harness.network import free_port
 from harness.postgres.server import TEST_SERVER_SETTINGS, PostgresServer, PostgresSourceError
+from harness.waiting import wait_until
 
 DEFAULT_IMAGE = "postgres:18"  # the official image, what users' CI pulls
 RYUK_IMAGE_PREFIX = "testcontainers/ryuk"
@@ -22,6 +27,7 @@ SERVER_COMMAND = "postgres " + " ".join(f"-c {setting}" for setting in TEST_SERV
 # offline one), so the official entrypoint (PGDATA=/var/lib/postgresql/18/docker) and the offline
 # image's (PGDATA=/var/lib/postgresql/data) can both create the data directory.
 DATA_TMPFS = {"/var/lib/postgresql": "rw,uid=999,gid=999,mode=0755,size=2g"}
+RESTART_TIMEOUT = 60.0  # seconds for a restarted container to accept connections again
 
 
 def docker_client() -> Any:
@@ -83,8 +89,42 @@ def _disable_ryuk_unless_present(client: Any) -> None:
         testcontainers_config.ryuk_disabled = True
 
 
-def start_container(image: str = DEFAULT_IMAGE) -> PostgresServer:
-    """Start `image` with testcontainers and return the server inside it."""
+@dataclass
+class RestartableContainer:
+    """A durable container's stop and start, for crash_and_restart (RestartableServer)."""
+
+    container: Any  # docker-py's Container
+    conninfo: str
+
+    def stop(self, mode: str = "fast") -> None:
+        """Mode "immediate": SIGKILL to the postmaster, a power cut; else a clean `docker stop`."""
+        if mode == "immediate":
+            self.container.kill()
+        else:
+            self.container.stop()
+        self.container.wait()
+
+    def start(self) -> None:
+        """`docker start`, then wait until it accepts connections on the same host port."""
+        self.container.start()
+
+        def accepts() -> bool:
+            try:
+                with psycopg.connect(self.conninfo, connect_timeout=2):
+                    return True
+            except psycopg.OperationalError:
+                return False
+
+        wait_until("the restarted container to accept connections", accepts, RESTART_TIMEOUT, 0.2)
+
+
+def start_container(image: str = DEFAULT_IMAGE, *, durable: bool = False) -> PostgresServer:
+    """Start `image` with testcontainers and return the server inside it.
+
+    `durable`: the data directory on the container's own disk instead of tmpfs and a fixed host
+    port, so the server can be stopped and started again (crash_and_restart) keeping its data and
+    address; slower per clone, meant for a fault test's own container.
+    """
     client = docker_client()
     try:
         _require_image(client, image)
@@ -97,7 +137,11 @@ def start_container(image: str = DEFAULT_IMAGE) -> PostgresServer:
     container = PostgresContainer(
         image, username="postgres", password=password, dbname="postgres", driver=None
     ).with_command(SERVER_COMMAND)
-    container.tmpfs.update(DATA_TMPFS)  # with_tmpfs_mount() takes a size, not mount options
+    if durable:
+        # A bound host port survives `docker stop`/`start`; a published random one may not.
+        container.with_bind_ports(5432, free_port())
+    else:
+        container.tmpfs.update(DATA_TMPFS)  # with_tmpfs_mount() takes a size, not mount options
     container.with_kwargs(shm_size="256m")
 
     def stop() -> None:
@@ -118,10 +162,14 @@ def start_container(image: str = DEFAULT_IMAGE) -> PostgresServer:
     host = container.get_container_host_ip()
     port = container.get_exposed_port(5432)
     elapsed = time.monotonic() - started
+    conninfo = f"postgresql://postgres:{password}@{host}:{port}/postgres"
+    wrapped = container.get_wrapped_container()
+    kind = "durable container" if durable else "container"
     return PostgresServer(
         source="container",
-        conninfo=f"postgresql://postgres:{password}@{host}:{port}/postgres",
-        description=f"container {image} on {host}:{port}, started in {elapsed:.2f} s",
+        conninfo=conninfo,
+        description=f"{kind} {image} on {host}:{port}, started in {elapsed:.2f} s",
         _stop=stop,
-        container_id=container.get_wrapped_container().id,
+        _process=RestartableContainer(wrapped, conninfo) if durable else None,
+        container_id=wrapped.id,
     )

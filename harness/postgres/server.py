@@ -115,6 +115,7 @@ class PostgresServer:
         if self._process is None:
             raise PostgresSourceError(
                 f"{self.source}: the harness cannot stop and start this server; "
-                "fault tests need the embedded source (--pg-source=embedded)"
+                "use the embedded source (--pg-source=embedded) or a durable container of the "
+                "test's own (harness.postgres.container.start_container(image, durable=True))"
             )
         return self._process

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import timedelta
+from functools import partial
 
 import psycopg
 
@@ -38,7 +39,7 @@ def test_sigkill_and_terminated_backends_mid_run_lose_and_duplicate_nothing(
             seed_strategy_jobs(watcher, JUDGMENTS // ROUNDS, first=round_number * JUDGMENTS)
             wait_until(
                 "the victim to hold a job",
-                lambda v=victim, w=watcher: holds_a_job(w, v),
+                partial(holds_a_job, watcher, victim),
                 timeout=60,
                 poll=0.001,
             )
