@@ -148,11 +148,19 @@ class ReferenceStack:
         return f"http://{host}:{self.api_port}"
 
     def start_worker(self, kind: str, **env: str) -> ServiceProcess:
-        """Start the "ingest" or "enforcement" worker and wait for its start lines."""
+        """Start the "ingest" or "enforcement" worker and wait for its start lines.
+
+        A second worker of a kind while the first still runs is named "<kind>-2" (its logs
+        too), so `stop()` stops every process the stack started.
+        """
+        name, number = kind, 1
+        while name in self.services and self.services[name].process.poll() is None:
+            number += 1
+            name = f"{kind}-{number}"
         worker = start_service(
-            kind, WORKER_COMMANDS[kind], {**self.environment(), **env}, self.log_dir
+            name, WORKER_COMMANDS[kind], {**self.environment(), **env}, self.log_dir
         )
-        self.services[kind] = worker
+        self.services[name] = worker
         worker.wait_for_output(r"^Job types: .+$")
         return worker
 

@@ -62,6 +62,5 @@ def test_sigkill_and_terminated_backends_mid_run_lose_and_duplicate_nothing(
         wait_until("every job to complete", all_completed, timeout=AUDIT_TIMEOUT, poll=0.5)
         figures = audit_enforcement(conn, JUDGMENTS)
     assert steady.process.poll() is None, "the steady worker must ride out the faults"
-    # The stack keeps one process per kind (the last victim): the steady one is ours to stop.
-    assert steady.stop() == 0
+    assert steady.stop() == 0  # a clean exit after the faults (the stack would stop it anyway)
     print(f"fault scenario: {figures} after {faults}")
