@@ -32,7 +32,18 @@ OURS_SCRIPT = (
     "SELECT id AS job FROM ops.claim_pending_job('{load_probe}', 'pgbench-' || :client_id) \\gset\n"
     "SELECT ops.complete_job(:job, 'pgbench-' || :client_id);\n"
 )
+COMBINED_SCRIPT = (
+    "SELECT id AS job FROM ops.complete_job_and_claim(:job, 'pgbench-' || :client_id, "
+    "'{load_probe}') WHERE status = 'processing' \\gset\n"
+)
 OURS_PGBENCH = "our claim_pending_job + complete_job as a pgbench script, 32 clients"
+COMBINED_PGBENCH = "our complete_job_and_claim as a pgbench script, 32 clients"
+COMBINED = {n: f"complete_job_and_claim, one job per call, {n} thread(s)" for n in (1, 4, 16, 32)}
+PACED_WORK = 0.01  # seconds of (sleeping) work per job: latency below saturation
+PACED = {
+    False: "claim + complete_job, 16 threads, 10 ms of work per job",
+    True: "complete_job_and_claim, 16 threads, 10 ms of work per job",
+}
 SINGLE = {n: f"claim + complete_job, one job per claim, {n} thread(s)" for n in (1, 4, 16, 32)}
 BATCH = {
     (b, n): f"batch claim of {b} + complete_jobs, {n} threads" for b in (10, 100) for n in (4, 32)
@@ -100,6 +111,7 @@ class Bench:
             install(self.urls[peer])
         (self.work / "update.sql").write_text(UPDATE_SCRIPT)
         (self.work / "ours.sql").write_text(OURS_SCRIPT)
+        (self.work / "combined.sql").write_text(COMBINED_SCRIPT)
         self.say(f"setup: databases ready in {time.monotonic() - started:.0f} s")
 
     def top_up(self, name: str, pending: int) -> None:
@@ -133,12 +145,28 @@ class Bench:
             seconds=PGBENCH_SECONDS,
         )
         self.record(rep, OURS_PGBENCH, rate, limit)
-        for threads, case in SINGLE.items():
+        self.top_up("pgbench_ours", BACKLOG)
+        rate = run_pgbench(
+            self.server,
+            "bench_pgbench_ours",
+            self.work / "combined.sql",
+            clients=32,
+            seconds=PGBENCH_SECONDS,
+            variables={"job": "00000000-0000-0000-0000-000000000000"},
+        )
+        self.record(rep, COMBINED_PGBENCH, rate, limit)
+        singles = [(case, n, ours.DrainPlan()) for n, case in SINGLE.items()]
+        singles += [(case, n, ours.DrainPlan(combined=True)) for n, case in COMBINED.items()]
+        singles += [
+            (case, 16, ours.DrainPlan(combined=combined, work_seconds=PACED_WORK))
+            for combined, case in PACED.items()
+        ]
+        for case, threads, drain_plan in singles:
             self.top_up("single", BACKLOG)
             result = ours.drain(
                 self.urls["single"],
                 threads=threads,
-                batch=1,
+                plan=drain_plan,
                 max_jobs=BACKLOG // 2,
                 max_seconds=SINGLE_SECONDS,
             )
@@ -167,8 +195,9 @@ class Bench:
 
     def notes(self) -> None:
         notes = self.results.notes
-        notes[OURS_PGBENCH] = "20,000 pending; one transaction = one claim + one completion"
-        for name in SINGLE.values():
+        notes[OURS_PGBENCH] = "20,000 pending; a claim and a completion, two transactions"
+        notes[COMBINED_PGBENCH] = "20,000 pending; one transaction completes a job, claims the next"
+        for name in [*SINGLE.values(), *COMBINED.values(), *PACED.values()]:
             notes[name] = f"{SINGLE_SECONDS:.0f} s on a 20,000-job backlog"
         for name in BATCH.values():
             notes[name] = f"drains {DRAIN_JOBS:,} jobs"
@@ -219,6 +248,7 @@ def _report(bench: Bench, out: Path) -> int:
         out / "claims.png",
         concurrency={
             "ours, one job per claim": dict(SINGLE.items()),
+            "ours, complete_job_and_claim": dict(COMBINED.items()),
             "ours, batch of 10": {n: BATCH[(10, n)] for n in (4, 32)},
             "ours, batch of 100": {n: BATCH[(100, n)] for n in (4, 32)},
         },

@@ -55,51 +55,97 @@ def fill_completed(conn: psycopg.Connection[Any], count: int) -> None:
     conn.execute("VACUUM ANALYZE ops.job_queue")
 
 
-def drain(db_url: str, *, threads: int, batch: int, max_jobs: int, max_seconds: float) -> Drain:
-    """`threads` workers claim `batch` at a time and complete them (one call for a batch)
-    until `max_jobs` are done, the queue is empty, or `max_seconds` pass."""
-    result = Drain()
-    lock = threading.Lock()
-    start = threading.Barrier(threads + 1)
-    deadline: list[float] = []
+@dataclass
+class DrainPlan:
+    """How each claimer of a drain works: `batch` jobs per claim; `combined`: one job at a
+    time, each completion and the next claim in one call (ops.complete_job_and_claim);
+    `work_seconds`: each job's (sleeping) work, for latency below saturation."""
 
-    def work(number: int) -> None:
+    batch: int = 1
+    combined: bool = False
+    work_seconds: float = 0.0
+
+
+class _DrainRun:
+    def __init__(self, db_url: str, plan: DrainPlan, max_jobs: int, threads: int) -> None:
+        self.db_url, self.plan, self.max_jobs = db_url, plan, max_jobs
+        self.result = Drain()
+        self.lock = threading.Lock()
+        self.start = threading.Barrier(threads + 1)
+        self.deadline = 0.0
+
+    def settle(self, worker_id: str, jobs: list[Any], done: int) -> None:
+        with self.lock:
+            self.result.jobs += done
+            for job in jobs:  # a job handed to two claimers is a double claim
+                if job.id in self.result.claimed:
+                    self.result.double_claims += 1
+                self.result.claimed.add(job.id)
+            if done != len(jobs):
+                self.result.errors.append(f"{worker_id}: {len(jobs) - done} not completed")
+
+    def finished(self) -> bool:
+        with self.lock:
+            return self.result.jobs >= self.max_jobs or time.monotonic() >= self.deadline
+
+    def claim(self, queue: QueueClient, worker_id: str, held: list[Any]) -> list[Any]:
+        if self.plan.combined and held:
+            completed, jobs = queue.complete_job_and_claim(held[0].id, worker_id, [LOAD_TYPE])
+            self.settle(worker_id, held, int(completed))
+            return jobs
+        return queue.claim_pending_job([LOAD_TYPE], worker_id, self.plan.batch)
+
+    def complete(self, queue: QueueClient, worker_id: str, jobs: list[Any]) -> None:
+        if len(jobs) > 1:
+            done = len(queue.complete_jobs([job.id for job in jobs], worker_id))
+        else:
+            done = int(queue.complete_job(jobs[0].id, worker_id))
+        self.settle(worker_id, jobs, done)
+
+    def work(self, number: int) -> None:
         worker_id = f"bench-{number}"
-        with psycopg.connect(db_url, autocommit=True) as conn:
+        latencies: list[float] = []
+        held: list[Any] = []
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
             queue = QueueClient(conn)
-            latencies: list[float] = []
-            start.wait()
-            while time.monotonic() < deadline[0]:
-                with lock:
-                    if result.jobs >= max_jobs:
-                        break
+            self.start.wait()
+            while not self.finished():
                 began = time.perf_counter()
-                jobs = queue.claim_pending_job([LOAD_TYPE], worker_id, batch)
+                jobs = self.claim(queue, worker_id, held)
                 latencies.append(time.perf_counter() - began)
+                held = []
                 if not jobs:
                     break
-                if batch > 1:
-                    done = len(queue.complete_jobs([job.id for job in jobs], worker_id))
+                time.sleep(self.plan.work_seconds)
+                if self.plan.combined:
+                    held = jobs
                 else:
-                    done = int(queue.complete_job(jobs[0].id, worker_id))
-                with lock:
-                    result.jobs += done
-                    for job in jobs:  # a job handed to two claimers is a double claim
-                        if job.id in result.claimed:
-                            result.double_claims += 1
-                        result.claimed.add(job.id)
-                    if done != len(jobs):
-                        result.errors.append(f"{worker_id}: {len(jobs) - done} not completed")
-            with lock:
-                result.claim_seconds.extend(latencies)
+                    self.complete(queue, worker_id, jobs)
+            if held:
+                self.complete(queue, worker_id, held)
+        with self.lock:
+            self.result.claim_seconds.extend(latencies)
 
-    workers = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
+
+def drain(
+    db_url: str,
+    *,
+    threads: int,
+    max_jobs: int,
+    max_seconds: float,
+    plan: DrainPlan | None = None,
+    batch: int = 1,
+) -> Drain:
+    """`threads` workers claim and complete jobs as `plan` (or `batch` at a time) says until
+    `max_jobs` are done, the queue is empty, or `max_seconds` pass."""
+    run = _DrainRun(db_url, plan or DrainPlan(batch=batch), max_jobs, threads)
+    workers = [threading.Thread(target=run.work, args=(n,)) for n in range(threads)]
     for worker in workers:
         worker.start()
-    deadline.append(time.monotonic() + max_seconds)
+    run.deadline = time.monotonic() + max_seconds
     began = time.perf_counter()
-    start.wait()
+    run.start.wait()
     for worker in workers:
         worker.join(max_seconds + 60)
-    result.seconds = time.perf_counter() - began
-    return result
+    run.result.seconds = time.perf_counter() - began
+    return run.result

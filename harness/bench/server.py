@@ -49,15 +49,24 @@ def create_database(server: EmbeddedPostgres, name: str, *, migrate: bool = True
 
 
 def run_pgbench(
-    server: EmbeddedPostgres, database: str, script: Path, *, clients: int, seconds: int
+    server: EmbeddedPostgres,
+    database: str,
+    script: Path,
+    *,
+    clients: int,
+    seconds: int,
+    variables: dict[str, str] | None = None,
 ) -> float:
-    """Transactions per second of `script` (prepared statements, no vacuum, 2 threads)."""
+    """Transactions per second of `script` (prepared statements, no vacuum, 2 threads);
+    `variables` are set in every client before its first transaction."""
+    defines = [f"--define={name}={value}" for name, value in (variables or {}).items()]
     result = subprocess.run(
         [
             str(server.bin_dir / "pgbench"),
             "-n",
             "-M",
             "prepared",
+            *defines,
             "-f",
             str(script),
             "-c",

@@ -42,6 +42,29 @@ def _require_worker_id(worker_id: str) -> None:
         raise InvalidArgumentError("worker_id must be a non-empty string, e.g. '<hostname>-<pid>'")
 
 
+def _claim_params(
+    job_types: Iterable[JobType | str], worker_id: str, batch_size: int
+) -> dict[str, Any]:
+    names = [job_type_name(job_type) for job_type in job_types]
+    if not names:
+        raise InvalidArgumentError("job_types must name at least one job type")
+    _require_worker_id(worker_id)
+    if not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise InvalidArgumentError(
+            f"batch_size must be between 1 and {MAX_BATCH_SIZE} (got {batch_size})"
+        )
+    return {"job_types": names, "worker_id": worker_id, "batch_size": batch_size}
+
+
+def _claimed(rows: list[dict[str, Any]], timing: list[float]) -> list[Job]:
+    """The claimed jobs of a claim's rows, recorded as one receive (metrics and spans)."""
+    jobs = [Job.from_row(row) for row in rows]
+    record_claim(
+        int(timing[0]), timing[1], [(str(j.id), j.job_type, j.trace_context) for j in jobs]
+    )
+    return jobs
+
+
 class QueueClient:
     """Calls the queue's SQL functions over one autocommit connection (one statement each)."""
 
@@ -106,24 +129,28 @@ class QueueClient:
         self, job_types: Iterable[JobType | str], worker_id: str, batch_size: int = 1
     ) -> list[Job]:
         """Claim up to batch_size due jobs, highest priority first, then oldest run_at."""
-        names = [job_type_name(job_type) for job_type in job_types]
-        if not names:
-            raise InvalidArgumentError("job_types must name at least one job type")
-        _require_worker_id(worker_id)
-        if not 1 <= batch_size <= MAX_BATCH_SIZE:
-            raise InvalidArgumentError(
-                f"batch_size must be between 1 and {MAX_BATCH_SIZE} (got {batch_size})"
-            )
+        params = _claim_params(job_types, worker_id, batch_size)
         with untraced_claim() as timing:
-            rows = self._rows(
-                "claim_pending_job",
-                {"job_types": names, "worker_id": worker_id, "batch_size": batch_size},
-            )
-        jobs = [Job.from_row(row) for row in rows]
-        record_claim(
-            int(timing[0]), timing[1], [(str(j.id), j.job_type, j.trace_context) for j in jobs]
-        )
-        return jobs
+            rows = self._rows("claim_pending_job", params)
+        return _claimed(rows, timing)
+
+    def complete_job_and_claim(
+        self,
+        job_id: UUID,
+        worker_id: str,
+        job_types: Iterable[JobType | str],
+        batch_size: int = 1,
+    ) -> tuple[bool, list[Job]]:
+        """Complete the job this worker holds and claim the next ones, in one round trip and
+        one commit: (completed, claimed). completed is False when the lease was lost (fenced,
+        as complete_job); the claim happens either way. An error leaves both undone."""
+        params = {**_claim_params(job_types, worker_id, batch_size), "job_id": job_id}
+        with untraced_claim() as timing:
+            rows = self._rows("complete_job_and_claim", params)
+        # The same id can come back claimed (reaped, pending again, claimed by this call): a
+        # completion is the job's row in status completed.
+        completed = bool(rows) and rows[0]["id"] == job_id and rows[0]["status"] == "completed"
+        return completed, _claimed(rows[1:] if completed else rows, timing)
 
     def complete_job(self, job_id: UUID, worker_id: str) -> bool:
         """True when completed; False when this worker no longer holds the job (fenced)."""

@@ -22,6 +22,16 @@ SELECT * FROM ops.claim_pending_job(
 -- Mark a job completed; false when the worker no longer holds its lease.
 SELECT ops.complete_job(job_id => %(job_id)s, worker_id => %(worker_id)s) AS completed;
 
+-- name: complete_job_and_claim
+-- Complete the job this worker holds and claim the next, in one statement and one commit; the
+-- completed job's row (status 'completed') comes first when the completion took effect.
+SELECT * FROM ops.complete_job_and_claim(
+    job_id => %(job_id)s,
+    worker_id => %(worker_id)s,
+    job_types => %(job_types)s,
+    batch_size => %(batch_size)s
+);
+
 -- name: complete_jobs
 -- Mark many jobs completed in one statement; returns the ids this worker still held.
 SELECT id FROM ops.complete_jobs(job_ids => %(job_ids)s::uuid[], worker_id => %(worker_id)s)

@@ -40,6 +40,11 @@ def claim_plan_violations(plan: Plan, *, max_buffers: int) -> list[str]:
         nonlocal claim_index_scans
         in_candidates = in_candidates or node.get("Subplan Name") == "CTE candidates"
         kind, index = node["Node Type"], node.get("Index Name")
+        if kind == "Bitmap Heap Scan" and not in_candidates:
+            # The UPDATE's join back finds its rows by `id = ANY (...)`: a bitmap of the
+            # primary key is as direct as an index scan of it.
+            [bitmap] = node["Plans"]
+            kind, index = "Index Scan", bitmap.get("Index Name")
         if node.get("Relation Name") == "job_queue" and kind != "ModifyTable":
             allowed = CLAIM_INDEX if in_candidates else "job_queue_pkey"
             if kind in FORBIDDEN_SCANS:

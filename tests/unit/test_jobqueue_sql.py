@@ -16,6 +16,7 @@ QUEUE_VERBS = [
     "claim_pending_job",
     "complete_job",
     "complete_jobs",
+    "complete_job_and_claim",
     "fail_job",
     "extend_lock",
     "reap_stuck_jobs",
