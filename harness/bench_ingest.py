@@ -31,7 +31,7 @@ TARGET_RATIO = 0.5  # the issue's target: worker rows/s at least 0.5 of the keye
 TARGET_PEAK_MB = 150  # the worker's peak resident memory for a 10 MB file, at most
 BATCH_TIMEOUT = 600.0  # seconds one ingest may take before the benchmark gives up
 COPY_CHUNK = 1 << 20  # bytes per COPY write
-STAGES = ("stage_rows", "validate", "upsert_judgments")  # the worker's `ingest_csv <stage>` spans
+STAGES = ("stage_rows", "validate_and_upsert")  # the worker's `ingest_csv <stage>` spans
 
 console = Console(highlight=False)
 

@@ -16,12 +16,14 @@ FROM ops.ingest_uploads
 WHERE batch_id = %(batch_id)s;
 
 -- name: configure_transaction
--- For this transaction only: room for the duplicate check's hash and the upsert's sort in
--- memory, and month-first dates (3/4/2024 is March 4; ISO dates read the same either way).
+-- For this transaction only: room in memory for the duplicate check's hash, the checked rows
+-- and the upsert's sort, and month-first dates (3/4/2024 is March 4; ISO dates read the same
+-- either way).
 SELECT set_config('work_mem', %(work_mem)s, true), set_config('datestyle', 'ISO, MDY', true);
 
 -- name: create_stage
--- The rows as read, trimmed text, one per data row; dropped at commit.
+-- The rows as read, trimmed text, one per data row, with the id the row's judgment gets if it
+-- is new (random, made by the reader: gen_random_uuid() per row costs more); dropped at commit.
 CREATE TEMP TABLE ingest_stage (
     row_number       integer NOT NULL,
     case_number      text,
@@ -29,7 +31,8 @@ CREATE TEMP TABLE ingest_stage (
     defendant        text,
     judgment_amount  text,
     filing_date      text,
-    county           text
+    county           text,
+    id               uuid NOT NULL
 ) ON COMMIT DROP;
 
 -- name: create_rejected
@@ -44,44 +47,23 @@ CREATE TEMP TABLE ingest_rejected (
 -- name: copy_rows
 -- Staged rows in COPY text format (an empty field is NULL), from a file with a County column.
 COPY ingest_stage (
-    row_number, case_number, plaintiff, defendant, judgment_amount, filing_date, county
+    row_number, case_number, plaintiff, defendant, judgment_amount, filing_date, county, id
 ) FROM STDIN (FORMAT text, NULL '');
 
 -- name: copy_rows_without_county
 -- The same from a file without a County column (it is optional).
 COPY ingest_stage (
-    row_number, case_number, plaintiff, defendant, judgment_amount, filing_date
+    row_number, case_number, plaintiff, defendant, judgment_amount, filing_date, id
 ) FROM STDIN (FORMAT text, NULL '');
 
 -- name: copy_rejected
 -- Rejected rows, written one by one (they are few, and rare).
 COPY ingest_rejected (row_number, error_code, message, raw_row) FROM STDIN;
 
--- name: create_checked
--- Each staged row parsed and checked once; an *_error column holds an error code or NULL.
-CREATE TEMP TABLE ingest_checked (
-    row_number       integer NOT NULL,
-    case_number      text,
-    plaintiff        text,
-    defendant        text,
-    county           text,
-    amount_text      text,
-    date_text        text,
-    judgment_amount  numeric(14, 2),
-    filing_date      date,
-    first_row        integer,
-    case_error       text,
-    plaintiff_error  text,
-    defendant_error  text,
-    amount_error     text,
-    date_error       text,
-    length_error     text,
-    valid            boolean NOT NULL
-) ON COMMIT DROP;
-
--- name: check_rows
--- Validate every staged row in one set-based pass (no round trip per row).
-INSERT INTO ingest_checked
+-- name: load_rows
+-- Validate every staged row, record each problem of each row and upsert the valid rows, all
+-- in ONE statement: the checked rows are kept in memory, not written to a table and read back.
+-- Returns (valid rows, judgments inserted or changed).
 -- repeated: case numbers found more than once, and the first row, which wins (a hash
 -- aggregate: a window partitioned by case number costs far more for 100k one-row partitions)
 WITH repeated AS (
@@ -110,7 +92,7 @@ parsed AS MATERIALIZED (
     FROM ingest_stage AS s
     LEFT JOIN repeated AS r ON r.case_number = s.case_number
 ),
-checked AS (
+errors AS (
     SELECT
         parsed.*,
         CASE
@@ -136,132 +118,135 @@ checked AS (
             THEN 'field_too_long'
         END AS length_error
     FROM parsed
-)
-SELECT
-    row_number, case_number, plaintiff, defendant, county, judgment_amount, filing_date,
-    amount, filed_on, first_row,
-    case_error, plaintiff_error, defendant_error, amount_error, date_error, length_error,
-    num_nonnulls(
-        case_error, plaintiff_error, defendant_error, amount_error, date_error, length_error
-    ) = 0
-FROM checked;
-
--- name: record_row_errors
+),
+-- checked: each row once, an *_error column holding an error code or NULL; MATERIALIZED: the
+-- row errors, the upsert and the count below all read it
+checked AS MATERIALIZED (
+    SELECT
+        row_number, id, case_number, plaintiff, defendant, county,
+        judgment_amount AS amount_text, filing_date AS date_text, amount, filed_on, first_row,
+        case_error, plaintiff_error, defendant_error, amount_error, date_error, length_error,
+        num_nonnulls(
+            case_error, plaintiff_error, defendant_error, amount_error, date_error, length_error
+        ) = 0 AS valid
+    FROM errors
+),
 -- Every problem of every row, once per (batch, row, code), with a message saying how to fix it.
-INSERT INTO ops.ingest_row_errors (batch_id, row_number, error_code, message, raw_row)
-SELECT %(batch_id)s, r.row_number, r.error_code, r.message, r.raw_row
-FROM ingest_rejected AS r
-UNION ALL
-SELECT %(batch_id)s, c.row_number, e.error_code, e.message, NULL
-FROM ingest_checked AS c
-CROSS JOIN LATERAL (
-    VALUES
-    (
-        c.case_error,
-        CASE c.case_error
-            WHEN 'missing_case_number'
-            THEN 'Case Number is empty: every row needs the court''s case number, '
-                 || 'e.g. CV-2024-001234'
-            ELSE 'Case Number ' || quote_literal(left(c.case_number, 60)) || ' repeats row '
-                 || c.first_row || ': the first row wins; remove this row or correct its '
-                 || 'case number'
-        END
-    ),
-    (c.plaintiff_error, 'Plaintiff is empty: fill in the creditor''s name'),
-    (c.defendant_error, 'Defendant is empty: fill in the debtor''s name'),
-    (
-        c.amount_error,
-        CASE
-            WHEN c.amount_error = 'missing_amount'
-            THEN 'Judgment Amount is empty: enter the amount awarded, e.g. $1,234.56'
-            ELSE 'Judgment Amount ' || quote_literal(left(c.amount_text, 60)) || CASE
-                WHEN c.amount_text ~ '^[-(]|^\$\s*[-(]'
-                THEN ' is negative: enter the amount awarded without a minus sign or parentheses'
-                WHEN c.amount_text ~ '\.\d{3,}$'
-                THEN ' has more than 2 decimal places: round it to whole cents, e.g. $1,234.56'
-                WHEN c.amount_text ~ '[[:alpha:]]'
-                THEN ' contains letters: use digits, an optional $ and thousands commas, '
-                     || 'e.g. $1,234.56'
-                WHEN c.amount_text ~ '^\$?\s*[\d,]+(\.\d{1,2})?$'
-                     AND length(split_part(translate(c.amount_text, '$, ', ''), '.', 1)) > 12
-                THEN ' is larger than $999,999,999,999.99: check for a missing decimal point'
-                ELSE ' is not a money amount: write it like $1,234.56, 1234.56 or 1234'
+row_errors AS (
+    INSERT INTO ops.ingest_row_errors (batch_id, row_number, error_code, message, raw_row)
+    SELECT %(batch_id)s, r.row_number, r.error_code, r.message, r.raw_row
+    FROM ingest_rejected AS r
+    UNION ALL
+    SELECT %(batch_id)s, c.row_number, e.error_code, e.message, NULL
+    FROM checked AS c
+    CROSS JOIN LATERAL (
+        VALUES
+        (
+            c.case_error,
+            CASE c.case_error
+                WHEN 'missing_case_number'
+                THEN 'Case Number is empty: every row needs the court''s case number, '
+                     || 'e.g. CV-2024-001234'
+                ELSE 'Case Number ' || quote_literal(left(c.case_number, 60)) || ' repeats row '
+                     || c.first_row || ': the first row wins; remove this row or correct its '
+                     || 'case number'
             END
-        END
-    ),
-    (
-        c.date_error,
-        CASE
-            WHEN c.date_error = 'missing_filing_date'
-            THEN 'Filing Date is empty: enter the date the judgment was filed, as MM/DD/YYYY '
-                 || 'or YYYY-MM-DD'
-            ELSE 'Filing Date ' || quote_literal(left(c.date_text, 60)) || CASE
-                WHEN c.date_text !~ '^(\d{1,2}/\d{1,2}/\d{4}|\d{4}-\d{1,2}-\d{1,2})$'
-                THEN ' is not written as MM/DD/YYYY or YYYY-MM-DD: use e.g. 03/15/2024 '
-                     || 'or 2024-03-15'
-                WHEN c.filing_date IS NULL
-                THEN ' is not a real calendar date: check the month and the day'
-                WHEN c.filing_date > current_date
-                THEN ' is in the future: check the year'
-                ELSE ' is before ' || %(earliest_date)s || ': check the year'
+        ),
+        (c.plaintiff_error, 'Plaintiff is empty: fill in the creditor''s name'),
+        (c.defendant_error, 'Defendant is empty: fill in the debtor''s name'),
+        (
+            c.amount_error,
+            CASE
+                WHEN c.amount_error = 'missing_amount'
+                THEN 'Judgment Amount is empty: enter the amount awarded, e.g. $1,234.56'
+                ELSE 'Judgment Amount ' || quote_literal(left(c.amount_text, 60)) || CASE
+                    WHEN c.amount_text ~ '^[-(]|^\$\s*[-(]'
+                    THEN ' is negative: enter the amount awarded without a minus sign or '
+                         || 'parentheses'
+                    WHEN c.amount_text ~ '\.\d{3,}$'
+                    THEN ' has more than 2 decimal places: round it to whole cents, '
+                         || 'e.g. $1,234.56'
+                    WHEN c.amount_text ~ '[[:alpha:]]'
+                    THEN ' contains letters: use digits, an optional $ and thousands commas, '
+                         || 'e.g. $1,234.56'
+                    WHEN c.amount_text ~ '^\$?\s*[\d,]+(\.\d{1,2})?$'
+                         AND length(split_part(translate(c.amount_text, '$, ', ''), '.', 1)) > 12
+                    THEN ' is larger than $999,999,999,999.99: check for a missing decimal point'
+                    ELSE ' is not a money amount: write it like $1,234.56, 1234.56 or 1234'
+                END
             END
-        END
-    ),
-    (
-        c.length_error,
-        'Too long (more than ' || %(max_field_length)s || ' characters): ' || concat_ws(
-            ', ',
-            CASE WHEN length(c.case_number) > %(max_field_length)s THEN 'Case Number' END,
-            CASE WHEN length(c.plaintiff) > %(max_field_length)s THEN 'Plaintiff' END,
-            CASE WHEN length(c.defendant) > %(max_field_length)s THEN 'Defendant' END,
-            CASE WHEN length(c.amount_text) > %(max_field_length)s THEN 'Judgment Amount' END,
-            CASE WHEN length(c.date_text) > %(max_field_length)s THEN 'Filing Date' END,
-            CASE WHEN length(c.county) > %(max_field_length)s THEN 'County' END
-        ) || '. Shorten the value, or check that every double quote in the row is closed'
-    )
-) AS e (error_code, message)
-WHERE NOT c.valid AND e.error_code IS NOT NULL
-ON CONFLICT (batch_id, row_number, error_code) DO NOTHING;
-
--- name: upsert_judgments
--- One statement for all valid rows; an unchanged judgment is left alone (no dead tuple).
+        ),
+        (
+            c.date_error,
+            CASE
+                WHEN c.date_error = 'missing_filing_date'
+                THEN 'Filing Date is empty: enter the date the judgment was filed, as '
+                     || 'MM/DD/YYYY or YYYY-MM-DD'
+                ELSE 'Filing Date ' || quote_literal(left(c.date_text, 60)) || CASE
+                    WHEN c.date_text !~ '^(\d{1,2}/\d{1,2}/\d{4}|\d{4}-\d{1,2}-\d{1,2})$'
+                    THEN ' is not written as MM/DD/YYYY or YYYY-MM-DD: use e.g. 03/15/2024 '
+                         || 'or 2024-03-15'
+                    WHEN c.filed_on IS NULL
+                    THEN ' is not a real calendar date: check the month and the day'
+                    WHEN c.filed_on > current_date
+                    THEN ' is in the future: check the year'
+                    ELSE ' is before ' || %(earliest_date)s || ': check the year'
+                END
+            END
+        ),
+        (
+            c.length_error,
+            'Too long (more than ' || %(max_field_length)s || ' characters): ' || concat_ws(
+                ', ',
+                CASE WHEN length(c.case_number) > %(max_field_length)s THEN 'Case Number' END,
+                CASE WHEN length(c.plaintiff) > %(max_field_length)s THEN 'Plaintiff' END,
+                CASE WHEN length(c.defendant) > %(max_field_length)s THEN 'Defendant' END,
+                CASE WHEN length(c.amount_text) > %(max_field_length)s THEN 'Judgment Amount' END,
+                CASE WHEN length(c.date_text) > %(max_field_length)s THEN 'Filing Date' END,
+                CASE WHEN length(c.county) > %(max_field_length)s THEN 'County' END
+            ) || '. Shorten the value, or check that every double quote in the row is closed'
+        )
+    ) AS e (error_code, message)
+    WHERE NOT c.valid AND e.error_code IS NOT NULL
+    ON CONFLICT (batch_id, row_number, error_code) DO NOTHING
+),
+-- The valid rows into public.judgments; an unchanged judgment is left alone (no dead tuple).
 -- Sorted by case number so two batches touching the same judgments lock them in one order.
-INSERT INTO public.judgments AS j (
-    case_number, plaintiff, defendant, judgment_amount, filing_date, county, source_batch_id
+upserted AS (
+    INSERT INTO public.judgments AS j (
+        id, case_number, plaintiff, defendant, judgment_amount, filing_date, county,
+        source_batch_id
+    )
+    SELECT id, case_number, plaintiff, defendant, amount, filed_on, county, %(batch_id)s
+    FROM checked
+    WHERE valid
+    ORDER BY case_number
+    ON CONFLICT (case_number) DO UPDATE
+    SET plaintiff = excluded.plaintiff,
+        defendant = excluded.defendant,
+        judgment_amount = excluded.judgment_amount,
+        filing_date = excluded.filing_date,
+        county = excluded.county,
+        source_batch_id = excluded.source_batch_id
+    WHERE (j.plaintiff, j.defendant, j.judgment_amount, j.filing_date, j.county)
+        IS DISTINCT FROM
+        (excluded.plaintiff, excluded.defendant, excluded.judgment_amount, excluded.filing_date,
+         excluded.county)
+    RETURNING 1
 )
-SELECT case_number, plaintiff, defendant, judgment_amount, filing_date, county, %(batch_id)s
-FROM ingest_checked
-WHERE valid
-ORDER BY case_number
-ON CONFLICT (case_number) DO UPDATE
-SET plaintiff = excluded.plaintiff,
-    defendant = excluded.defendant,
-    judgment_amount = excluded.judgment_amount,
-    filing_date = excluded.filing_date,
-    county = excluded.county,
-    source_batch_id = excluded.source_batch_id
-WHERE (j.plaintiff, j.defendant, j.judgment_amount, j.filing_date, j.county)
-    IS DISTINCT FROM
-    (excluded.plaintiff, excluded.defendant, excluded.judgment_amount, excluded.filing_date,
-     excluded.county);
+SELECT (SELECT count(*) FROM checked WHERE valid), (SELECT count(*) FROM upserted);
 
 -- name: finish_batch
--- Completed, with its counts: total = staged + rejected; invalid = rows with any error.
-UPDATE ops.ingest_batches AS b
+-- Completed, with its counts: total = staged + rejected by the parser; invalid = the rest.
+UPDATE ops.ingest_batches
 SET status = 'completed',
-    total_rows = counts.checked + counts.rejected,
-    valid_rows = counts.valid,
-    invalid_rows = counts.checked + counts.rejected - counts.valid,
+    total_rows = %(staged)s + %(rejected)s,
+    valid_rows = %(valid)s,
+    invalid_rows = %(staged)s + %(rejected)s - %(valid)s,
     error = NULL,
     finished_at = clock_timestamp()
-FROM (
-    SELECT
-        (SELECT count(*) FROM ingest_checked) AS checked,
-        (SELECT count(*) FILTER (WHERE valid) FROM ingest_checked) AS valid,
-        (SELECT count(*) FROM ingest_rejected) AS rejected
-) AS counts
-WHERE b.id = %(batch_id)s
-RETURNING b.total_rows, b.valid_rows, b.invalid_rows;
+WHERE id = %(batch_id)s
+RETURNING total_rows, valid_rows, invalid_rows;
 
 -- name: fail_batch
 -- A file that cannot be read at all (no usable header, no stored upload): failed, with why.

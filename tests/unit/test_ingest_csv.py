@@ -14,12 +14,14 @@ from reference.workers.ingest_csv import (
     Rejected,
     SimplicityReader,
     iter_lines,
+    random_uuids,
 )
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "csv"
 HEADER = "Case Number,Plaintiff,Defendant,Judgment Amount,Filing Date,County\n"
 _ESCAPE = re.compile(r"\\(.)")
 _UNESCAPED = {"t": "\t", "n": "\n", "r": "\r", "\\": "\\"}
+UUID4_HEX = re.compile(r"[0-9a-f]{12}4[0-9a-f]{3}[89ab][0-9a-f]{15}")
 
 Row = list[str | None]
 
@@ -29,10 +31,14 @@ def chunked(data: bytes, size: int) -> list[bytes]:
 
 
 def decode_copy_text(text: str) -> list[Row]:
-    """COPY text format back to fields (empty field = NULL), as Postgres reads it."""
+    """COPY text format back to fields (empty field = NULL), as Postgres reads it.
+
+    The last field of each row, a fresh random judgment id, is checked and dropped.
+    """
     rows: list[Row] = []
     for line in text.split("\n")[:-1]:
-        fields = line.split("\t")
+        *fields, judgment_id = line.split("\t")
+        assert UUID4_HEX.fullmatch(judgment_id), line
         rows.append([_ESCAPE.sub(lambda m: _UNESCAPED[m[1]], f) if f else None for f in fields])
     return rows
 
@@ -217,6 +223,18 @@ def test_rows_come_in_blocks_of_the_requested_size() -> None:
     reader = SimplicityReader([data], block_rows=10)
     assert [block.staged for block in reader.blocks()] == [10, 10, 5]
     assert reader.row_number == 26
+
+
+def test_each_staged_row_gets_its_own_random_version_4_uuid() -> None:
+    ids = random_uuids(10_000)
+    assert len(ids) == 32 * 10_000
+    chunks = {ids[start : start + 32] for start in range(0, len(ids), 32)}
+    assert len(chunks) == 10_000
+    assert all(UUID4_HEX.fullmatch(chunk) for chunk in chunks)
+    data = (HEADER + "".join(f"CV-{n},P,D,1,1/1/2024,K\n" for n in range(3))).encode()
+    [block] = SimplicityReader([data]).blocks()
+    row_ids = [line.rsplit("\t", 1)[1] for line in block.copy_text.splitlines()]
+    assert len(set(row_ids)) == 3
 
 
 def test_a_header_only_file_has_no_blocks() -> None:
