@@ -18,39 +18,30 @@ from pathlib import Path
 import psycopg
 
 from harness.bench import growth, ours, peers
+from harness.bench.cases import (
+    BACKLOG,
+    BATCH,
+    COMBINED,
+    COMBINED_PGBENCH,
+    COMBINED_SCRIPT,
+    DRAIN_JOBS,
+    HELD,
+    LATENCY,
+    OURS_PGBENCH,
+    OURS_SCRIPT,
+    PACED,
+    PACED_WORK,
+    PGBENCH_SECONDS,
+    PGQUEUER,
+    PROCRASTINATE,
+    PROCRASTINATE_JOBS,
+    SINGLE,
+    SINGLE_SECONDS,
+    UPDATE_SCRIPT,
+)
 from harness.bench.report import LIMIT, Results, write_chart
-from harness.bench.server import create_database, durable_server, run_pgbench
+from harness.bench.server import PgbenchRun, create_database, durable_server, pgbench, run_pgbench
 from harness.postgres.embedded import EmbeddedPostgres
-
-PGBENCH_SECONDS = 5
-SINGLE_SECONDS = 3.0  # one-job-per-claim cases run for this long on a 20,000-job backlog
-DRAIN_JOBS = 10_000  # jobs each batch drain and pgqueuer empty
-PROCRASTINATE_JOBS = 1_000  # procrastinate drains ~200/s: fewer, or a repetition takes a minute
-BACKLOG = 20_000
-UPDATE_SCRIPT = "\\set id random(1, 20000)\nUPDATE bench_row SET n = n + 1 WHERE id = :id;\n"
-OURS_SCRIPT = (
-    "SELECT id AS job FROM ops.claim_pending_job('{load_probe}', 'pgbench-' || :client_id) \\gset\n"
-    "SELECT ops.complete_job(:job, 'pgbench-' || :client_id);\n"
-)
-COMBINED_SCRIPT = (
-    "SELECT id AS job FROM ops.complete_job_and_claim(:job, 'pgbench-' || :client_id, "
-    "'{load_probe}') WHERE status = 'processing' \\gset\n"
-)
-OURS_PGBENCH = "our claim_pending_job + complete_job as a pgbench script, 32 clients"
-COMBINED_PGBENCH = "our complete_job_and_claim as a pgbench script, 32 clients"
-COMBINED = {n: f"complete_job_and_claim, one job per call, {n} thread(s)" for n in (1, 4, 16, 32)}
-PACED_WORK = 0.01  # seconds of (sleeping) work per job: latency below saturation
-PACED = {
-    False: "claim + complete_job, 16 threads, 10 ms of work per job",
-    True: "complete_job_and_claim, 16 threads, 10 ms of work per job",
-}
-SINGLE = {n: f"claim + complete_job, one job per claim, {n} thread(s)" for n in (1, 4, 16, 32)}
-BATCH = {
-    (b, n): f"batch claim of {b} + complete_jobs, {n} threads" for b in (10, 100) for n in (4, 32)
-}
-PGQUEUER = f"pgqueuer (asyncpg, {peers.PGQUEUER_MANAGERS} managers, batch {peers.PGQUEUER_BATCH})"
-PROCRASTINATE = f"procrastinate (1 worker, concurrency {peers.PROCRASTINATE_CONCURRENCY})"
-HELD = "20,000 pending while another session holds a transaction open"
 
 
 def add_bench_claim_arguments(parser: argparse.ArgumentParser) -> None:
@@ -155,6 +146,7 @@ class Bench:
             variables={"job": "00000000-0000-0000-0000-000000000000"},
         )
         self.record(rep, COMBINED_PGBENCH, rate, limit)
+        self.latency_cases(rep, limit)
         singles = [(case, n, ours.DrainPlan()) for n, case in SINGLE.items()]
         singles += [(case, n, ours.DrainPlan(combined=True)) for n, case in COMBINED.items()]
         singles += [
@@ -193,10 +185,30 @@ class Bench:
         self.dead = dead
         self.drained(rep, HELD, result, limit)
 
+    def latency_cases(self, rep: str, limit: float) -> None:
+        """A call's p99 at 16 claimers from C clients: as fast as they go, then paced."""
+        unpaced = 0.0
+        for share, case in LATENCY.items():
+            self.top_up("pgbench_ours", BACKLOG)
+            run = PgbenchRun(
+                clients=16,
+                seconds=PGBENCH_SECONDS,
+                variables={"job": "00000000-0000-0000-0000-000000000000"},
+                rate=int(unpaced * share) if share else None,
+                log=True,
+            )
+            rate, seconds = pgbench(
+                self.server, "bench_pgbench_ours", self.work / "combined.sql", run
+            )
+            unpaced = unpaced or rate
+            self.record(rep, case, rate, limit, ours.p99_ms(seconds))
+
     def notes(self) -> None:
         notes = self.results.notes
         notes[OURS_PGBENCH] = "20,000 pending; a claim and a completion, two transactions"
         notes[COMBINED_PGBENCH] = "20,000 pending; one transaction completes a job, claims the next"
+        for name in LATENCY.values():
+            notes[name] = "20,000 pending; p99 of one call's own time (pgbench's transaction log)"
         for name in [*SINGLE.values(), *COMBINED.values(), *PACED.values()]:
             notes[name] = f"{SINGLE_SECONDS:.0f} s on a 20,000-job backlog"
         for name in BATCH.values():

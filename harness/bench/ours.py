@@ -30,8 +30,13 @@ class Drain:
         return self.jobs / self.seconds if self.seconds else 0.0
 
     def claim_p99_ms(self) -> float:
-        ordered = sorted(self.claim_seconds)
-        return ordered[int(0.99 * (len(ordered) - 1))] * 1000.0 if ordered else 0.0
+        return p99_ms(self.claim_seconds)
+
+
+def p99_ms(seconds: list[float]) -> float:
+    """The 99th percentile of durations in seconds, in milliseconds (0 for none)."""
+    ordered = sorted(seconds)
+    return ordered[int(0.99 * (len(ordered) - 1))] * 1000.0 if ordered else 0.0
 
 
 def fill_pending(conn: psycopg.Connection[Any], count: int, job_type: str = LOAD_TYPE) -> None:

@@ -73,8 +73,10 @@ def test_complete_and_claim_completes_the_held_job_and_claims_the_next(
 
     assert (held.id, completed, [job.id for job in claimed]) == (first, True, [second])
     done = queue.get_job(first)
-    assert done is not None and done.status == JobStatus.COMPLETED
-    assert claimed[0].status == JobStatus.PROCESSING and claimed[0].locked_by == "w"
+    assert done is not None
+    assert done.status == JobStatus.COMPLETED
+    assert claimed[0].status == JobStatus.PROCESSING
+    assert claimed[0].locked_by == "w"
 
 
 def test_complete_and_claim_leaves_a_lost_job_to_its_new_owner_and_still_claims(
@@ -88,7 +90,8 @@ def test_complete_and_claim_leaves_a_lost_job_to_its_new_owner_and_still_claims(
 
     assert (completed, [job.id for job in claimed]) == (False, [other])
     still = queue.get_job(lost)
-    assert still is not None and (still.status, still.locked_by) == (
+    assert still is not None
+    assert (still.status, still.locked_by) == (
         JobStatus.PROCESSING,
         "new-owner",
     )
@@ -113,4 +116,5 @@ def test_a_bad_claim_leaves_the_held_job_uncompleted(queue: QueueClient, db_conn
     assert raised.value.sqlstate == "DFQ01"  # unknown job type
 
     held = queue.get_job(job_id)
-    assert held is not None and held.status == JobStatus.PROCESSING
+    assert held is not None
+    assert held.status == JobStatus.PROCESSING
