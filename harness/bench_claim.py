@@ -27,6 +27,7 @@ from harness.bench.cases import (
     DRAIN_JOBS,
     HELD,
     LATENCY,
+    NO_JOB_YET,
     OURS_PGBENCH,
     OURS_SCRIPT,
     PACED,
@@ -127,25 +128,17 @@ class Bench:
             self.server, "bench_limit", self.work / "update.sql", clients=8, seconds=PGBENCH_SECONDS
         )
         self.record(rep, LIMIT, limit, limit)
-        self.top_up("pgbench_ours", BACKLOG)
-        rate = run_pgbench(
-            self.server,
-            "bench_pgbench_ours",
-            self.work / "ours.sql",
-            clients=32,
-            seconds=PGBENCH_SECONDS,
-        )
-        self.record(rep, OURS_PGBENCH, rate, limit)
-        self.top_up("pgbench_ours", BACKLOG)
-        rate = run_pgbench(
-            self.server,
-            "bench_pgbench_ours",
-            self.work / "combined.sql",
-            clients=32,
-            seconds=PGBENCH_SECONDS,
-            variables={"job": "00000000-0000-0000-0000-000000000000"},
-        )
-        self.record(rep, COMBINED_PGBENCH, rate, limit)
+        for script, case in (("ours.sql", OURS_PGBENCH), ("combined.sql", COMBINED_PGBENCH)):
+            self.top_up("pgbench_ours", BACKLOG)
+            rate = run_pgbench(
+                self.server,
+                "bench_pgbench_ours",
+                self.work / script,
+                clients=32,
+                seconds=PGBENCH_SECONDS,
+                variables=NO_JOB_YET,
+            )
+            self.record(rep, case, rate, limit)
         self.latency_cases(rep, limit)
         singles = [(case, n, ours.DrainPlan()) for n, case in SINGLE.items()]
         singles += [(case, n, ours.DrainPlan(combined=True)) for n, case in COMBINED.items()]
@@ -193,7 +186,7 @@ class Bench:
             run = PgbenchRun(
                 clients=16,
                 seconds=PGBENCH_SECONDS,
-                variables={"job": "00000000-0000-0000-0000-000000000000"},
+                variables=NO_JOB_YET,
                 rate=int(unpaced * share) if share else None,
                 log=True,
             )

@@ -19,13 +19,17 @@ COMBINED_SCRIPT = (
     "'{load_probe}') WHERE status = 'processing' \\gset\n"
 )
 OURS_PGBENCH = "our claim_pending_job + complete_job as a pgbench script, 32 clients"
+# complete_job_and_claim's first call in a pgbench client completes no job: an id no job has.
+NO_JOB_YET = {"job": "00000000-0000-0000-0000-000000000000"}
 COMBINED_PGBENCH = "our complete_job_and_claim as a pgbench script, 32 clients"
 COMBINED = {n: f"complete_job_and_claim, one job per call, {n} thread(s)" for n in (1, 4, 16, 32)}
 PACED_WORK = 0.01  # seconds of (sleeping) work per job: latency below saturation
-PACED_SHARE = 0.5  # a paced pgbench run offers this share of the same run's unpaced rate
+# A call's latency at 16 claimers: as fast as they go (the share None), then paced at a share
+# of that repetition's unpaced rate: the latency a user sees below saturation.
 LATENCY = {
     None: "complete_job_and_claim, 16 pgbench clients (no client GIL)",
-    PACED_SHARE: "complete_job_and_claim, 16 pgbench clients paced at half that rate",
+    0.5: "complete_job_and_claim, 16 pgbench clients paced at 1/2 that rate",
+    0.25: "complete_job_and_claim, 16 pgbench clients paced at 1/4 that rate",
 }
 PACED = {
     False: "claim + complete_job, 16 threads, 10 ms of work per job",
