@@ -13,6 +13,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from harness.bench.ours import DrainPlan, drain
+from harness.mutants.catalogue import MUTANTS
 from harness.plan_capture import NestedPlans, buffers, table_scans
 from reference.jobqueue import JobStatus, JobType, QueueClient
 
@@ -118,3 +120,33 @@ def test_a_bad_claim_leaves_the_held_job_uncompleted(queue: QueueClient, db_conn
     held = queue.get_job(job_id)
     assert held is not None
     assert held.status == JobStatus.PROCESSING
+
+
+DRAINED = 600
+
+
+@pytest.mark.parametrize("row_lock", [True, False], ids=["as-built", "without-the-row-lock"])
+def test_concurrent_complete_and_claim_hands_each_job_to_one_worker_once(
+    database_url: str, db_conn: Conn, row_lock: bool
+) -> None:
+    fill(db_conn, DRAINED)
+    if not row_lock:  # the check must bite: a claim that locks nothing hands out jobs twice
+        [no_lock] = [m for m in MUTANTS if m.name == "claim-no-row-lock"]
+        no_lock.apply(db_conn)
+
+    result = drain(
+        database_url,
+        threads=8,
+        max_jobs=DRAINED,
+        max_seconds=60,
+        plan=DrainPlan(combined=True),
+    )
+
+    if row_lock:
+        assert (result.double_claims, result.errors, result.jobs) == (0, [], DRAINED)
+        row = db_conn.execute(
+            "SELECT count(*) FILTER (WHERE status = 'completed'), count(*) FROM ops.job_queue"
+        ).fetchone()
+        assert row == (DRAINED, DRAINED)
+    else:
+        assert result.double_claims > 0
