@@ -101,6 +101,9 @@ class RunningLocust:
             except subprocess.TimeoutExpired:
                 worker.kill()
                 worker.wait()
+        # The last line, from the stats Locust writes as it exits: a run that drains its jobs
+        # within a progress interval shows its totals too.
+        progress(progress_line(self.run.csv_prefix, time.monotonic() - started))
         return code
 
     def kill(self) -> None:
