@@ -66,8 +66,10 @@ SELECT EXISTS (
 
 -- name: double_claims
 -- Jobs claimed more than once while a lease was live: the load users never fail or release a
--- job, so a second claim of a job that was never reaped means two holders at once.
-SELECT c.job_id, count(*) AS claims, array_agg(c.worker_id ORDER BY c.locked_at) AS workers
+-- job, so a second claim of a job that was never reaped means two holders at once. Workers
+-- in lease order (ties, as in a double claim within one instant, by name).
+SELECT c.job_id, count(*) AS claims,
+       array_agg(c.worker_id ORDER BY c.locked_at, c.worker_id) AS workers
 FROM dragonfly_load.claims AS c
 JOIN ops.job_queue AS q ON q.id = c.job_id
 WHERE c.run_id = %(run_id)s AND q.reap_count = 0
