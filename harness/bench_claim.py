@@ -161,7 +161,7 @@ class Bench:
             result = ours.drain(
                 self.urls["batch"],
                 threads=threads,
-                batch=batch,
+                plan=ours.DrainPlan(batch=batch),
                 max_jobs=DRAIN_JOBS,
                 max_seconds=60,
             )

@@ -88,7 +88,6 @@ def run_case(db_url: str, case: GrowthCase) -> tuple[Drain, str]:
     result = drain(
         db_url,
         threads=GROWTH_THREADS,
-        batch=1,
         max_jobs=GROWTH_MAX_JOBS,
         max_seconds=GROWTH_SECONDS,
     )
@@ -118,7 +117,6 @@ def held_transaction_case(db_url: str, pending: int) -> tuple[Drain, dict[str, i
             result = drain(
                 db_url,
                 threads=GROWTH_THREADS,
-                batch=1,
                 max_jobs=GROWTH_MAX_JOBS * 3,
                 max_seconds=GROWTH_SECONDS * 2,
             )

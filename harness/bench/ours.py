@@ -121,7 +121,8 @@ class _DrainRun:
                 held = []
                 if not jobs:
                     break
-                time.sleep(self.plan.work_seconds)
+                if self.plan.work_seconds:  # the saturating cases never yield here
+                    time.sleep(self.plan.work_seconds)
                 if self.plan.combined:
                     held = jobs
                 else:
@@ -139,11 +140,10 @@ def drain(
     max_jobs: int,
     max_seconds: float,
     plan: DrainPlan | None = None,
-    batch: int = 1,
 ) -> Drain:
-    """`threads` workers claim and complete jobs as `plan` (or `batch` at a time) says until
-    `max_jobs` are done, the queue is empty, or `max_seconds` pass."""
-    run = _DrainRun(db_url, plan or DrainPlan(batch=batch), max_jobs, threads)
+    """`threads` workers claim and complete jobs as `plan` says (default: one job per claim)
+    until `max_jobs` are done, the queue is empty, or `max_seconds` pass."""
+    run = _DrainRun(db_url, plan or DrainPlan(), max_jobs, threads)
     workers = [threading.Thread(target=run.work, args=(n,)) for n in range(threads)]
     for worker in workers:
         worker.start()
