@@ -21,7 +21,8 @@ PROFILES: dict[str, dict[str, object]] = {
     "ci": {"max_examples": 120, "stateful_step_count": 80},
     "nightly": {"max_examples": 2000, "stateful_step_count": 100},
     "mutants": {
-        "max_examples": 120,
+        # At 120 examples extend-no-refresh once survived the state machine in a CI run.
+        "max_examples": 300,
         "stateful_step_count": 80,
         "phases": [Phase.explicit, Phase.generate],
         "report_multiple_bugs": False,
