@@ -1,4 +1,4 @@
-"""The one-job-per-claim path (migration 0009): one cached plan, and complete + claim in one call.
+"""The one-job-per-claim path (migrations 0009, 0010): one cached plan; complete + claim at once.
 
 bench-claim found claim_pending_job planned on every call: PL/pgSQL keeps a generic plan only
 when it looks no dearer than the custom ones, and with `LIMIT batch_size` unknown the generic
@@ -42,6 +42,19 @@ def test_the_claim_functions_always_use_their_cached_generic_plan(
 
     assert row is not None
     assert "plan_cache_mode=force_generic_plan" in (row[0] or [])
+
+
+def test_a_batch_claim_plans_for_its_size_and_leaves_the_session_setting_alone(
+    db_conn: Conn,
+) -> None:
+    fill(db_conn, 20)
+    db_conn.execute("SET plan_cache_mode = force_generic_plan")
+
+    rows = db_conn.execute("SELECT id FROM ops.claim_pending_job(ARRAY['load_probe'], 'w', 5)")
+
+    assert len(rows.fetchall()) == 5
+    # The batch path's SET LOCAL force_custom_plan ends with the call (the function's SET).
+    assert db_conn.execute("SHOW plan_cache_mode").fetchone() == ("force_generic_plan",)
 
 
 def test_the_generic_plan_of_a_claim_reads_only_the_rows_it_claims(db_conn: Conn) -> None:
