@@ -1,15 +1,16 @@
 -- A claim of one job is planned once, for LIMIT 1; a batch claim is planned for its batch size.
 --
 -- Migration 0009 made ops.claim_pending_job keep its generic plan always. That plan cannot know
--- `LIMIT batch_size` and costs it at a tenth of the rows, and at a tenth of the rows an index
--- walk in claim order is barely cheaper than reading every pending row of the type through
--- job_queue_unfinished_idx and sorting them: after one ANALYZE in five, beside 200,000
--- completed rows, the generic plan took the sort (70 buffers instead of 15, and growing with
--- the backlog). tests/integration/test_claim_plan.py caught it in CI.
+-- `LIMIT batch_size` and costs it at a tenth of the rows, where an index walk in claim order
+-- and a sort of every pending row of the type (read through job_queue_unfinished_idx) are
+-- close in cost. Beside 200,000 completed rows, whenever ANALYZE's sample held the table's
+-- one row of a second job type, the generic plan took the sort (70 buffers instead of 15, and
+-- growing with the backlog): one CI run in five, caught by tests/integration/test_claim_plan.py,
+-- which now sets up those statistics on purpose.
 --
 -- The claim of one job, what a worker does between jobs, now says `LIMIT 1`: its generic plan
--- knows it needs one row per type, and the ordered walk of job_queue_claim_idx wins by orders
--- of magnitude whatever the statistics say. A batch claim is planned on each call with its
+-- knows it needs one row per type, and the ordered walk of job_queue_claim_idx, which stops at
+-- its first row, costs a small fraction of any sort. A batch claim is planned on each call with its
 -- batch size known (the planning is shared by the batch's jobs).
 
 CREATE OR REPLACE FUNCTION ops.claim_pending_job(job_types text[], worker_id text, batch_size integer DEFAULT 1)
