@@ -44,17 +44,19 @@ def test_the_claim_functions_always_use_their_cached_generic_plan(
     assert "plan_cache_mode=force_generic_plan" in (row[0] or [])
 
 
-def test_a_batch_claim_plans_for_its_size_and_leaves_the_session_setting_alone(
-    db_conn: Conn,
-) -> None:
+def test_a_batch_claim_leaves_the_transaction_plan_cache_mode_alone(db_conn: Conn) -> None:
     fill(db_conn, 20)
-    db_conn.execute("SET plan_cache_mode = force_generic_plan")
 
-    rows = db_conn.execute("SELECT id FROM ops.claim_pending_job(ARRAY['load_probe'], 'w', 5)")
+    with db_conn.transaction():
+        db_conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        claim = "SELECT id FROM ops.claim_pending_job(ARRAY['load_probe'], 'w', 5)"
+        claimed = db_conn.execute(claim).fetchall()
+        # The batch path's own SET LOCAL force_custom_plan ends with the call, since the
+        # function carries a SET of the same setting.
+        setting = db_conn.execute("SHOW plan_cache_mode").fetchone()
 
-    assert len(rows.fetchall()) == 5
-    # The batch path's SET LOCAL force_custom_plan ends with the call (the function's SET).
-    assert db_conn.execute("SHOW plan_cache_mode").fetchone() == ("force_generic_plan",)
+    assert len(claimed) == 5
+    assert setting == ("force_generic_plan",)
 
 
 def test_the_generic_plan_of_a_claim_reads_only_the_rows_it_claims(db_conn: Conn) -> None:
