@@ -1,5 +1,21 @@
 """The database schema: numbered SQL migrations and the runner that applies them."""
 
-from reference.db.migrate import Migration, MigrationError, apply_migrations, load_migrations
+from reference.db.migrate import (
+    LockTimeoutError,
+    Migration,
+    MigrationError,
+    MigrationSettings,
+    apply_migrations,
+    load_migrations,
+    pending_migrations,
+)
 
-__all__ = ["Migration", "MigrationError", "apply_migrations", "load_migrations"]
+__all__ = [
+    "LockTimeoutError",
+    "Migration",
+    "MigrationError",
+    "MigrationSettings",
+    "apply_migrations",
+    "load_migrations",
+    "pending_migrations",
+]

@@ -229,7 +229,9 @@ def test_two_processes_migrating_at_once_apply_each_migration_once(
     results = race(RUNNER, url, tmp_path)
 
     assert [code for code, _, _ in results] == [0, 0], results
-    assert sorted(out for _, out, _ in results) == ["0", str(len(load_migrations()))], results
+    # Each migration is its own transaction, so the two may share the work; together they apply
+    # each exactly once (a second application would fail: CREATE TABLE of an existing table).
+    assert sum(int(out) for _, out, _ in results) == len(load_migrations()), results
     assert snapshot(url) == snapshot(database_url)
 
 
