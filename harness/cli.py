@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from harness.bench_claim import add_bench_claim_arguments, run_bench_claim
 from harness.demo import DEMO_CSV
+from harness.migrate_command import add_migrate_arguments, run_migrate
 from harness.postgres.sources import PostgresSource
 from harness.stack_runner import UpOptions, run_up
 from harness.targets import add_target_arguments
@@ -66,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--rows", type=int, default=100_000, help="rows in the generated CSV")
     bench.add_argument("--repeat", type=int, default=3, help="interleaved runs of each path")
     _add_load_commands(commands)
+    add_migrate_arguments(
+        commands.add_parser(
+            "migrate", help="apply the pending migrations to a database (--dry-run lists them)"
+        )
+    )
     image = commands.add_parser(
         "build-pg-image", help="build the local Postgres image offline (no registry needed)"
     )
@@ -107,10 +113,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "build-pg-image":
         return run_build_image(args.tag)
-    if args.command == "load":
-        return run_load(args)
-    if args.command == "bench-claim":
-        return run_bench_claim(args)
+    handlers: dict[str, Callable[[argparse.Namespace], int]] = {
+        "migrate": run_migrate,
+        "load": run_load,
+        "bench-claim": run_bench_claim,
+    }
+    if args.command in handlers:
+        return handlers[args.command](args)
     if args.command == "smoke":
         from smoke.cli import run as run_smoke  # noqa: PLC0415
 
