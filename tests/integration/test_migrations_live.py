@@ -8,6 +8,8 @@ behind it, for as long as the report runs.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -233,3 +235,49 @@ def test_the_marker_anywhere_but_the_first_line_is_refused(tmp_path: Path) -> No
     )
     with pytest.raises(MigrationError, match="make the first line exactly"):
         load_migrations(tmp_path)
+
+
+RACER = """
+import sys
+from pathlib import Path
+from reference.db import apply_migrations, load_migrations
+go = Path(sys.argv[2])
+Path(sys.argv[4]).write_text("")
+while not go.exists():
+    pass
+migrations = [*load_migrations(), *load_migrations(Path(sys.argv[3]))]
+print(len(apply_migrations(sys.argv[1], migrations)))
+"""
+
+
+def test_two_migrators_share_a_concurrent_index_migration_without_deadlock(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A migrator waiting for the lock must not hold a snapshot the index build waits for."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT ops.queue_job('load_probe', '{}') FROM generate_series(1, 20000)")
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER, database_url, str(go), str(LIVE_MIGRATIONS), str(ready)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for ready in (tmp_path / "ready-1", tmp_path / "ready-2")
+    ]
+    try:
+        wait_until("both migrators up", lambda: len(list(tmp_path.glob("ready-*"))) == 2, 60)
+        go.write_text("")
+        results = [proc.communicate(timeout=90) for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+
+    assert [proc.returncode for proc in procs] == [0, 0], results
+    assert sum(int(out) for out, _ in results) == 2, results
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT version FROM ops.schema_migrations WHERE version > 9000")
+        assert sorted(rows.fetchall()) == [(9001,), (9002,)]
