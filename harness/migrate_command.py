@@ -85,11 +85,15 @@ def run_migrate(args: argparse.Namespace) -> int:
     hide = _masker([*target.secrets(), url, *_password(url)])
 
     print(f"database: {masked(url)} (mode {target.mode.value})")
-    settings = MigrationSettings(
-        lock_timeout=args.lock_timeout,
-        statement_timeout=args.statement_timeout,
-        attempts=args.attempts,
-    )
+    try:
+        settings = MigrationSettings(
+            lock_timeout=args.lock_timeout,
+            statement_timeout=args.statement_timeout,
+            attempts=args.attempts,
+        )
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         return _dry_run(url) if args.dry_run else _migrate(url, settings, hide)
     except MigrationError as error:

@@ -17,6 +17,7 @@ from psycopg.rows import dict_row
 from reference.db.sql import query
 
 POLL_INTERVAL = 0.05  # seconds between two samples of pg_blocking_pids
+FIRST_SAMPLE_AFTER = 0.1  # seconds: a migration done by then never opens the watch's connection
 
 
 @dataclass(frozen=True)
@@ -49,12 +50,21 @@ class BlockerSample:
 
 
 @contextmanager
-def watch_blockers(conninfo: str, pid: int) -> Iterator[BlockerSample]:
-    """Sample the sessions blocking backend `pid` until the block ends."""
+def watch_blockers(
+    conninfo: str, pid: int, first_sample_after: float = FIRST_SAMPLE_AFTER
+) -> Iterator[BlockerSample]:
+    """Sample the sessions blocking backend `pid` until the block ends.
+
+    Sampling starts after `first_sample_after` seconds (less than the lock timeout, so a wait
+    that times out is seen), so the quick migrations of a fresh database cost no connection.
+    """
     sample = BlockerSample()
     stop = threading.Event()
     thread = threading.Thread(
-        target=_poll, args=(conninfo, pid, sample, stop), name=f"lockwatch-{pid}", daemon=True
+        target=_poll,
+        args=(conninfo, pid, sample, stop, first_sample_after),
+        name=f"lockwatch-{pid}",
+        daemon=True,
     )
     thread.start()
     try:
@@ -64,7 +74,11 @@ def watch_blockers(conninfo: str, pid: int) -> Iterator[BlockerSample]:
         thread.join(timeout=5)
 
 
-def _poll(conninfo: str, pid: int, sample: BlockerSample, stop: threading.Event) -> None:
+def _poll(
+    conninfo: str, pid: int, sample: BlockerSample, stop: threading.Event, delay: float
+) -> None:
+    if stop.wait(delay):
+        return
     try:
         with psycopg.connect(
             conninfo, autocommit=True, prepare_threshold=None, row_factory=dict_row

@@ -10,20 +10,22 @@ left no invalid index behind.
 
 from __future__ import annotations
 
-import hashlib
-import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib import resources
-from importlib.resources.abc import Traversable
-from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import errors
 
+from reference.db.history import (
+    Migration,
+    MigrationError,
+    check_history,
+    load_migrations,
+    ordered_migrations,
+)
 from reference.db.lockwatch import BlockerSample, watch_blockers
 from reference.db.sql import query
 
@@ -31,13 +33,7 @@ from reference.db.sql import query
 # processes starting at once apply each file exactly once.
 MIGRATION_LOCK_KEY = 7_204_881_310_442_170_001
 LOCK_POLL_INTERVAL = 0.05  # seconds between two tries of the migration lock
-MIGRATION_FILE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
-NO_TRANSACTION_MARKER = "-- dragonfly: no-transaction"
 BOOKKEEPING_SQL = query("create_bookkeeping")
-
-
-class MigrationError(Exception):
-    """The migrations could not be applied; the message names the migration and the fix."""
 
 
 class LockTimeoutError(MigrationError):
@@ -53,59 +49,21 @@ class MigrationSettings:
     attempts: int = 5  # tries of one migration that timed out on a lock
     retry_pause: float = 2.0  # seconds between two tries (traffic drains its queue meanwhile)
 
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
-
-    @property
-    def checksum(self) -> str:
-        return hashlib.sha256(self.sql.encode()).hexdigest()
-
-    @property
-    def label(self) -> str:
-        return f"{self.version:04d}_{self.name}"
-
-    @property
-    def transactional(self) -> bool:
-        """False for a file whose first line is exactly the no-transaction marker."""
-        lines = self.sql.splitlines()
-        return not lines or lines[0] != NO_TRANSACTION_MARKER
+    def __post_init__(self) -> None:
+        # 0 would mean "no timeout" to Postgres: exactly what the setting is there to prevent.
+        if not (self.lock_timeout > 0 and self.statement_timeout > 0):
+            raise ValueError(
+                "the lock timeout and the statement timeout must be positive (seconds), "
+                f"not {self.lock_timeout:g} and {self.statement_timeout:g}"
+            )
+        if self.attempts < 1 or self.retry_pause < 0:
+            raise ValueError(
+                f"attempts must be at least 1 (got {self.attempts}) and the retry pause at "
+                f"least 0 s (got {self.retry_pause:g})"
+            )
 
 
 Progress = Callable[[str], None]
-
-
-def load_migrations(folder: Traversable | Path | None = None) -> list[Migration]:
-    """The migrations in `folder` (default: the packaged ones), ordered by version."""
-    if folder is None:
-        folder = resources.files("reference.db") / "migrations"
-    migrations = []
-    for entry in folder.iterdir():
-        match = MIGRATION_FILE.match(entry.name)
-        if match:
-            migration = Migration(int(match["version"]), match["name"], entry.read_text("utf-8"))
-            _check_marker(migration)
-            migrations.append(migration)
-    return _ordered(migrations)
-
-
-def _ordered(migrations: Sequence[Migration]) -> list[Migration]:
-    ordered = sorted(migrations, key=lambda migration: migration.version)
-    versions = [migration.version for migration in ordered]
-    if len(set(versions)) != len(versions):
-        raise MigrationError(f"two migration files share a version number: {versions}")
-    return ordered
-
-
-def _check_marker(migration: Migration) -> None:
-    if migration.transactional and "dragonfly: no-transaction" in migration.sql:
-        raise MigrationError(
-            f"migration {migration.label} mentions the no-transaction marker but not as its "
-            f"first line; make the first line exactly {NO_TRANSACTION_MARKER!r}"
-        )
 
 
 def _connect(conninfo: str) -> psycopg.Connection[Any]:
@@ -139,12 +97,12 @@ def pending_migrations(
     conninfo: str, migrations: Sequence[Migration] | None = None
 ) -> list[Migration]:
     """What apply_migrations would apply, read in a read-only transaction (changes nothing)."""
-    ordered = load_migrations() if migrations is None else _ordered(migrations)
+    ordered = load_migrations() if migrations is None else ordered_migrations(migrations)
     with _connect(conninfo) as conn, conn.transaction():
         conn.execute(query("read_only_transaction"))
         row = conn.execute(query("bookkeeping_exists")).fetchone()
         applied = _applied(conn) if row is not None and row[0] else {}
-    _check_history(ordered, applied)
+    check_history(ordered, applied)
     return [migration for migration in ordered if migration.version not in applied]
 
 
@@ -161,14 +119,14 @@ def apply_migrations(
     `on_applied(migration, seconds)` hears of each migration once it is committed; `on_wait`
     hears why a migration is retried.
     """
-    ordered = load_migrations() if migrations is None else _ordered(migrations)
+    ordered = load_migrations() if migrations is None else ordered_migrations(migrations)
     settings = settings or MigrationSettings()
     applied_now = []
     with _connect(conninfo) as conn:
         with _locked_transaction(conn):
             conn.execute(BOOKKEEPING_SQL)
             applied = _applied(conn)
-            _check_history(ordered, applied)
+            check_history(ordered, applied)
         for migration in [m for m in ordered if m.version not in applied]:
             started = time.monotonic()
             if migration.transactional:
@@ -189,7 +147,7 @@ def _still_pending(
 ) -> bool:
     """Under the lock: the history still checks out and nobody applied `migration` meanwhile."""
     applied = _applied(conn)
-    _check_history(migrations, applied)
+    check_history(migrations, applied)
     return migration.version not in applied
 
 
@@ -214,7 +172,9 @@ def _apply_in_transaction(
                 }
                 conn.execute(query("set_timeouts"), timeouts)
                 pid = _backend_pid(conn)
-                with watch_blockers(conninfo, pid) as seen:
+                with watch_blockers(
+                    conninfo, pid, first_sample_after=min(0.1, settings.lock_timeout / 4)
+                ) as seen:
                     conn.execute(migration.sql.encode())
                 _record(conn, migration)
         except (errors.LockNotAvailable, errors.DeadlockDetected) as error:
@@ -242,7 +202,7 @@ def _apply_in_transaction(
             raise MigrationError(f"migration {migration.label} failed: {error}") from error
         else:
             return True
-    return False  # attempts < 1: nothing tried
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _apply_outside_transaction(
@@ -286,27 +246,3 @@ def _record(conn: psycopg.Connection[Any], migration: Migration) -> None:
         query("record_migration"),
         {"version": migration.version, "name": migration.name, "checksum": migration.checksum},
     )
-
-
-def _check_history(migrations: list[Migration], applied: dict[int, tuple[str, str]]) -> None:
-    known = {migration.version: migration for migration in migrations}
-    for version, (name, checksum) in sorted(applied.items()):
-        migration = known.get(version)
-        if migration is None:
-            raise MigrationError(
-                f"the database has migration {version:04d}_{name} applied, which this code "
-                "does not know: it was migrated by a newer version; upgrade this code"
-            )
-        if migration.checksum != checksum or migration.name != name:
-            raise MigrationError(
-                f"migration {version:04d}_{name} was changed after it was applied; "
-                "add a new migration instead of editing an applied one"
-            )
-    newest = max(applied, default=0)
-    late = [m for m in migrations if m.version not in applied and m.version < newest]
-    if late:
-        raise MigrationError(
-            f"migration {late[0].version:04d}_{late[0].name} is older than the newest applied "
-            f"one ({newest:04d}) but was never applied (two branches merged?); renumber it "
-            "after the newest"
-        )

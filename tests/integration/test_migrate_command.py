@@ -86,12 +86,15 @@ def test_a_refused_history_exits_1_naming_the_fix(empty_url: str) -> None:
         assert password_of(empty_url) not in result.stdout + result.stderr
 
 
-def test_no_url_exits_2_and_an_unreachable_server_exits_3() -> None:
+def test_no_url_or_a_zero_timeout_exits_2_and_an_unreachable_server_exits_3() -> None:
     missing = migrate()
+    no_timeout = migrate("--db-url", "postgresql://app@127.0.0.1:1/db", "--lock-timeout", "0")
     unreachable = migrate("--db-url", "postgresql://app:s3cret-pw@127.0.0.1:1/db?connect_timeout=2")
 
     assert missing.returncode == 2
     assert "pass --db-url or set DRAGONFLY_TARGET_DB_URL" in missing.stderr
+    assert no_timeout.returncode == 2
+    assert "the lock timeout and the statement timeout must be positive" in no_timeout.stderr
     assert unreachable.returncode == 3, unreachable
     assert "cannot reach 127.0.0.1:1/db" in unreachable.stderr
     assert "s3cret-pw" not in unreachable.stdout + unreachable.stderr
