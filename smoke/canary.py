@@ -33,6 +33,7 @@ def _writing(ctx: SmokeContext) -> Iterator[None]:
     with ctx.canary_lock:
         if ctx.canary_stopped:
             raise CheckFailedError("stopped: the canary's cleanup has begun")
+        ctx.canary_wrote = True
         yield
 
 

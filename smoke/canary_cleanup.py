@@ -81,13 +81,13 @@ def remove(db: SmokeDatabase, patterns: dict[str, str], min_age: float) -> Canar
 
 def teardown_canary(ctx: SmokeContext) -> str | None:
     """The runner calls this after the canary's check, however it ended: stop its writes, then
-    remove every row of this run. None when the canary did not run."""
-    if not ctx.canary or ctx.db_url is None:
-        return None
-    got_lock = ctx.canary_lock.acquire(timeout=LOCK_WAIT)
+    remove every row of this run. None when the canary wrote nothing."""
+    got_lock = ctx.canary_lock.acquire(timeout=LOCK_WAIT)  # a write in flight finishes first
     ctx.canary_stopped = True
     if got_lock:
         ctx.canary_lock.release()
+    if not ctx.canary_wrote or ctx.db_url is None:
+        return None
     try:
         with SmokeDatabase.connect(ctx.db_url, CLEANUP_TIMEOUT) as db:
             removed = remove(db, run_patterns(ctx.run_id), min_age=0)

@@ -57,6 +57,7 @@ class SmokeContext:
     # (`canary_stopped`), a canary whose check the runner gave up on writes nothing more.
     canary_lock: threading.Lock = field(default_factory=threading.Lock)
     canary_stopped: bool = False
+    canary_wrote: bool = False  # a canary write began: the cleanup has something to look for
 
     def http(self, timeout: float) -> httpx.Client:
         """A client that never follows redirects silently and gives up after `timeout`."""
@@ -67,18 +68,17 @@ class SmokeContext:
             trust_env=False,  # no proxy from the environment between us and the target
         )
 
-    def connect(self, statement_timeout: float | None = None) -> SmokeDatabase:
+    def connect(self) -> SmokeDatabase:
         """The target database; each statement in a read-only (or canary write) transaction of
-        its own, bounded by `statement_timeout` (default: the threshold)."""
+        its own, bounded by the statement_timeout threshold."""
         if self.db_url is None:
             raise CheckFailedError(
                 "cannot run: no database URL (--db-url or SUPABASE_DB_URL_<MODE>)"
             )
         if self.db_error is not None:
             raise CheckFailedError(f"cannot run: db_connect failed ({self.db_error})")
-        timeout = statement_timeout or self.thresholds.statement_timeout
         try:
-            return SmokeDatabase.connect(self.db_url, timeout)
+            return SmokeDatabase.connect(self.db_url, self.thresholds.statement_timeout)
         except psycopg.Error as error:
             raise CheckFailedError(f"cannot connect: {first_line(error)}") from None
 
