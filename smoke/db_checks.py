@@ -52,9 +52,8 @@ def check_schema(ctx: SmokeContext) -> str:
     if lost:
         raise CheckFailedError(schema.describe_missing(lost))
     objects = expected["objects"]
-    counts = ", ".join(
-        f"{len(objects.get(kind, []))} {kind}s" for kind in ("table", "function", "view", "index")
-    )
+    plurals = {"table": "tables", "function": "functions", "view": "views", "index": "indexes"}
+    counts = ", ".join(f"{len(objects.get(kind, []))} {plurals[kind]}" for kind in plurals)
     return f"{counts} present; migrations up to {expected['migrations'][-1]} recorded"
 
 
