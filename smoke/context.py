@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import httpx
 import psycopg
 
 from harness.targets import Mode
+from smoke.database import SmokeDatabase
 from smoke.runner import CheckFailedError
 
-CONNECT_TIMEOUT = 5  # seconds for one database connection attempt
 USER_AGENT = "dragonfly-smoke/1"
 
 
@@ -53,6 +53,11 @@ class SmokeContext:
     run_id: str = ""
     db_error: str | None = None  # set by db_connect when it fails; later checks say so
     db_checked: bool = False
+    # The canary's writes and its cleanup take turns: once the cleanup has begun
+    # (`canary_stopped`), a canary whose check the runner gave up on writes nothing more.
+    canary_lock: threading.Lock = field(default_factory=threading.Lock)
+    canary_stopped: bool = False
+    canary_wrote: bool = False  # a canary write began: the cleanup has something to look for
 
     def http(self, timeout: float) -> httpx.Client:
         """A client that never follows redirects silently and gives up after `timeout`."""
@@ -63,8 +68,9 @@ class SmokeContext:
             trust_env=False,  # no proxy from the environment between us and the target
         )
 
-    def connect(self, *, writable: bool = False) -> psycopg.Connection[Any]:
-        """An autocommit connection, read-only unless `writable`, every statement bounded."""
+    def connect(self) -> SmokeDatabase:
+        """The target database; each statement in a read-only (or canary write) transaction of
+        its own, bounded by the statement_timeout threshold."""
         if self.db_url is None:
             raise CheckFailedError(
                 "cannot run: no database URL (--db-url or SUPABASE_DB_URL_<MODE>)"
@@ -72,19 +78,9 @@ class SmokeContext:
         if self.db_error is not None:
             raise CheckFailedError(f"cannot run: db_connect failed ({self.db_error})")
         try:
-            conn = psycopg.connect(
-                self.db_url,
-                autocommit=True,
-                connect_timeout=CONNECT_TIMEOUT,
-                application_name="dragonfly-smoke",
-            )
+            return SmokeDatabase.connect(self.db_url, self.thresholds.statement_timeout)
         except psycopg.Error as error:
             raise CheckFailedError(f"cannot connect: {first_line(error)}") from None
-        timeout_ms = f"{int(self.thresholds.statement_timeout * 1000)}ms"
-        conn.execute("SELECT set_config('statement_timeout', %s, false)", [timeout_ms])
-        if not writable:
-            conn.execute("SET default_transaction_read_only = on")
-        return conn
 
 
 def first_line(error: BaseException) -> str:

@@ -1,20 +1,21 @@
-"""Checks over a direct database connection: reachability, schema, queue health, workers."""
+"""Checks over a database connection: reachability, schema, queue health, workers.
+
+Every statement runs in a read-only transaction of its own (smoke/database.py), so a check
+leaves nothing behind on a pooled server connection.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import psycopg
 
-from smoke import contract
+from smoke import schema
 from smoke.context import SmokeContext, first_line
 from smoke.runner import CheckFailedError
-from smoke.sql import query
 
-
-def _column(conn: psycopg.Connection[Any], name: str, **params: object) -> list[Any]:
-    return [row[0] for row in conn.execute(query(name), params)]
+# The heartbeat worker_type of each worker (the workers check wants a live one of each).
+WORKER_TYPES = ("ingest_processor", "enforcement_engine")
 
 
 def _ago(seconds: float) -> str:
@@ -31,8 +32,8 @@ def check_db_connect(ctx: SmokeContext) -> str:
     """A direct connection with a short connect timeout; later checks reuse its verdict."""
     ctx.db_checked = True
     try:
-        with ctx.connect() as conn:
-            version = _column(conn, "server_version")[0]
+        with ctx.connect() as db:
+            version = db.column("server_version")[0]
     except CheckFailedError as failure:
         ctx.db_error = str(failure).removeprefix("cannot connect: ")
         raise
@@ -43,39 +44,17 @@ def check_db_connect(ctx: SmokeContext) -> str:
 
 
 def check_schema(ctx: SmokeContext) -> str:
-    """ops.job_queue's columns, enum labels and indexes, the functions, views and job types."""
-    with ctx.connect() as conn:
-        columns = set(_column(conn, "job_queue_columns"))
-        missing = [
-            f"column ops.job_queue.{c}" for c in contract.JOB_QUEUE_COLUMNS if c not in columns
-        ]
-        labels = set(_column(conn, "job_status_labels"))
-        missing += [
-            f"ops.job_status value '{v}'" for v in contract.JOB_STATUS_LABELS if v not in labels
-        ]
-        indexes = dict(conn.execute(query("job_queue_indexes")).fetchall())
-        missing += [
-            f"index ops.{name}"
-            for name, fragment in contract.JOB_QUEUE_INDEXES.items()
-            if fragment not in indexes.get(name, "")
-        ]
-        functions = set(_column(conn, "ops_functions"))
-        missing += [f"function ops.{f}" for f in contract.FUNCTIONS if f not in functions]
-        relations = set(_column(conn, "ops_relations"))
-        missing += [f"table/view ops.{r}" for r in contract.RELATIONS if r not in relations]
-        if "job_types" in relations:
-            known = set(_column(conn, "known_job_types"))
-            missing += [f"job type {t}" for t in contract.JOB_TYPES if t not in known]
-    if missing:
-        raise CheckFailedError(
-            f"missing: {'; '.join(missing)} — apply the migrations in reference/db/migrations "
-            "to this database"
-        )
-    counts = (
-        f"{len(contract.JOB_QUEUE_COLUMNS)} columns, {len(contract.JOB_QUEUE_INDEXES)} indexes, "
-        f"{len(contract.FUNCTIONS)} functions"
-    )
-    return f"ops.job_queue contract present ({counts})"
+    """Everything the migrations create (schema_manifest.json), and every migration recorded."""
+    expected = schema.load_manifest()
+    with ctx.connect() as db:
+        found = schema.manifest_of(db)
+    lost = schema.missing(expected, found)
+    if lost:
+        raise CheckFailedError(schema.describe_missing(lost))
+    objects = expected["objects"]
+    plurals = {"table": "tables", "function": "functions", "view": "views", "index": "indexes"}
+    counts = ", ".join(f"{len(objects.get(kind, []))} {plurals[kind]}" for kind in plurals)
+    return f"{counts} present; migrations up to {expected['migrations'][-1]} recorded"
 
 
 def check_queue_health(ctx: SmokeContext) -> str:
@@ -87,24 +66,23 @@ def check_queue_health(ctx: SmokeContext) -> str:
         "max_pending_age": limits.max_pending_age,
     }
     problems = []
-    with ctx.connect() as conn:
-        row = conn.execute(query("queue_summary"), params).fetchone()
-        stuck, oldest, dead = row if row else (0, None, 0)
+    with ctx.connect() as db:
+        stuck, oldest, dead = db.rows("queue_summary", **params)[0]
         if stuck:
             problems.append(
                 f"{stuck} stuck (processing, lease older than {_ago(limits.lock_timeout)}): "
-                + _jobs(conn.execute(query("stuck_jobs"), params))
+                + _jobs(db.rows("stuck_jobs", **params))
             )
         if oldest is not None and float(oldest) > limits.max_pending_age:
             problems.append(
                 f"due pending jobs waiting over {_ago(limits.max_pending_age)}: "
-                + _jobs(conn.execute(query("old_pending_jobs"), params))
+                + _jobs(db.rows("old_pending_jobs", **params))
             )
         if dead > limits.max_dead_letters:
             problems.append(
                 f"{dead} dead-lettered in the last {_ago(limits.dead_letter_window)} "
                 f"(limit {limits.max_dead_letters}): "
-                + _jobs(conn.execute(query("recent_dead_letters"), params))
+                + _jobs(db.rows("recent_dead_letters", **params))
             )
     if problems:
         raise CheckFailedError("; ".join(problems))
@@ -115,16 +93,14 @@ def check_queue_health(ctx: SmokeContext) -> str:
 def check_workers(ctx: SmokeContext) -> str:
     """A fresh heartbeat from each worker type, and no type restarting in a loop."""
     limits = ctx.thresholds
-    with ctx.connect() as conn:
+    with ctx.connect() as db:
         liveness = {
             row[0]: (row[1], row[2])
-            for row in conn.execute(query("worker_liveness"), {"max_age": limits.heartbeat_max_age})
+            for row in db.rows("worker_liveness", max_age=limits.heartbeat_max_age)
         }
-        starts = dict(
-            conn.execute(query("worker_starts"), {"window": limits.crash_window}).fetchall()
-        )
+        starts = dict(db.rows("worker_starts", window=limits.crash_window))
     problems = []
-    for worker_type in contract.WORKER_TYPES:
+    for worker_type in WORKER_TYPES:
         live, newest = liveness.get(worker_type, (0, None))
         if not live:
             seen = "never" if newest is None else f"{_ago(float(newest))} ago"
@@ -142,6 +118,5 @@ def check_workers(ctx: SmokeContext) -> str:
     if problems:
         raise CheckFailedError("; ".join(problems))
     return ", ".join(
-        f"{t} {liveness[t][0]} live, {len(starts.get(t, []))} start(s)"
-        for t in contract.WORKER_TYPES
+        f"{t} {liveness[t][0]} live, {len(starts.get(t, []))} start(s)" for t in WORKER_TYPES
     )

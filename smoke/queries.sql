@@ -1,37 +1,13 @@
--- The smoke suite's read-only statements (the canary's writes are at the end).
+-- The smoke suite's statements: each runs in a transaction of its own (smoke/database.py),
+-- read-only unless it is one of the canary's writes at the end.
+
+-- name: set_local_statement_timeout
+-- Bound every statement of this transaction only (is_local = true: gone at COMMIT/ROLLBACK).
+SELECT set_config('statement_timeout', %(timeout)s, true);
 
 -- name: server_version
 -- The server's version string, e.g. "18.1".
 SELECT current_setting('server_version');
-
--- name: job_queue_columns
--- The columns of ops.job_queue.
-SELECT column_name FROM information_schema.columns
-WHERE table_schema = 'ops' AND table_name = 'job_queue';
-
--- name: job_status_labels
--- The labels of the ops.job_status enum.
-SELECT e.enumlabel
-FROM pg_enum AS e
-JOIN pg_type AS t ON t.oid = e.enumtypid
-JOIN pg_namespace AS n ON n.oid = t.typnamespace
-WHERE n.nspname = 'ops' AND t.typname = 'job_status';
-
--- name: job_queue_indexes
--- The indexes of ops.job_queue and their definitions.
-SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'ops' AND tablename = 'job_queue';
-
--- name: ops_functions
--- The functions of schema ops.
-SELECT DISTINCT p.proname
-FROM pg_proc AS p
-JOIN pg_namespace AS n ON n.oid = p.pronamespace
-WHERE n.nspname = 'ops';
-
--- name: ops_relations
--- The tables and views of schema ops.
-SELECT c.relname FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
-WHERE n.nspname = 'ops' AND c.relkind IN ('r', 'v', 'p');
 
 -- name: known_job_types
 -- The job types the queue accepts.
@@ -97,18 +73,92 @@ GROUP BY worker_type;
 -- The canary job's status and the worker that holds or completed it.
 SELECT status::text, locked_by FROM ops.job_queue WHERE id = %(job_id)s;
 
--- name: delete_canary_job
--- Remove the canary job this run created (never another job type).
-DELETE FROM ops.job_queue WHERE id = %(job_id)s AND job_type = 'smoke_canary';
+-- name: schema_objects
+-- Every object the migrations create in schemas ops and enforcement and the project's tables in
+-- public, one (kind, identity) row each; objects of extensions are left out. The schema check
+-- compares them with smoke/schema_manifest.json.
+WITH schemas AS (
+    SELECT oid, nspname FROM pg_namespace WHERE nspname IN ('ops', 'enforcement', 'public')
+),
+-- Objects an extension owns (Supabase installs some in public) are not the project's.
+extension_owned AS (
+    SELECT objid FROM pg_depend WHERE deptype = 'e'
+),
+relations AS (
+    SELECT c.oid, c.relkind, s.nspname || '.' || c.relname AS name
+    FROM pg_class AS c
+    JOIN schemas AS s ON s.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p', 'v', 'm') AND c.oid NOT IN (SELECT objid FROM extension_owned)
+)
+SELECT CASE WHEN relkind IN ('r', 'p') THEN 'table' ELSE 'view' END, name FROM relations
+UNION ALL
+SELECT 'column', r.name || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+FROM relations AS r
+JOIN pg_attribute AS a ON a.attrelid = r.oid
+WHERE r.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+UNION ALL
+SELECT 'index', pg_get_indexdef(i.indexrelid)
+FROM pg_index AS i
+JOIN relations AS r ON r.oid = i.indrelid
+WHERE i.indisvalid  -- a failed CREATE INDEX CONCURRENTLY leaves an invalid one: not there
+UNION ALL
+SELECT 'trigger', t.tgname || ' ON ' || r.name
+FROM pg_trigger AS t
+JOIN relations AS r ON r.oid = t.tgrelid
+WHERE NOT t.tgisinternal
+UNION ALL
+SELECT 'function', s.nspname || '.' || p.proname || '(' || oidvectortypes(p.proargtypes) || ')'
+FROM pg_proc AS p
+JOIN schemas AS s ON s.oid = p.pronamespace
+WHERE p.oid NOT IN (SELECT objid FROM extension_owned)
+UNION ALL
+SELECT 'enum label', s.nspname || '.' || t.typname || ' ' || e.enumlabel
+FROM pg_enum AS e
+JOIN pg_type AS t ON t.oid = e.enumtypid
+JOIN schemas AS s ON s.oid = t.typnamespace
+WHERE t.oid NOT IN (SELECT objid FROM extension_owned);
 
--- name: delete_smoke_judgment
--- Remove the judgment the CSV canary created, identified by its smoke case number and batch.
-DELETE FROM public.judgments WHERE case_number = %(case_number)s AND source_batch_id = %(batch_id)s;
+-- name: recorded_migrations
+-- The migrations recorded as applied, e.g. "0010_claim_one_plan".
+SELECT lpad(version::text, 4, '0') || '_' || name FROM ops.schema_migrations ORDER BY version;
 
--- name: delete_smoke_batch
--- Remove the CSV canary's batch (its stored upload and row errors cascade) by id and file name.
-DELETE FROM ops.ingest_batches WHERE id = %(batch_id)s AND filename = %(filename)s;
+-- The canary's rows, found by pattern: %(case_pattern)s matches its judgments' case numbers,
+-- %(file_pattern)s its batches' file names, %(key_pattern)s its smoke_canary jobs' idempotency
+-- keys; only rows older than %(min_age)s seconds (a live run's rows are younger).
 
--- name: delete_smoke_ingest_job
--- Remove the ingest_csv job that loaded the CSV canary.
-DELETE FROM ops.job_queue WHERE id = %(job_id)s AND job_type = 'ingest_csv';
+-- name: count_canary_rows
+-- How many canary rows match: smoke_canary jobs, judgments, batches and their ingest_csv jobs.
+WITH batches AS (
+    SELECT id, job_id FROM ops.ingest_batches
+    WHERE filename ~ %(file_pattern)s AND created_at < now() - make_interval(secs => %(min_age)s)
+)
+SELECT
+    (SELECT count(*) FROM ops.job_queue
+     WHERE job_type = 'smoke_canary' AND coalesce(idempotency_key, '') ~ %(key_pattern)s
+       AND created_at < now() - make_interval(secs => %(min_age)s)),
+    (SELECT count(*) FROM public.judgments
+     WHERE case_number ~ %(case_pattern)s
+       AND created_at < now() - make_interval(secs => %(min_age)s)),
+    (SELECT count(*) FROM batches),
+    (SELECT count(*) FROM ops.job_queue
+     WHERE job_type = 'ingest_csv' AND id IN (SELECT job_id FROM batches));
+
+-- name: delete_canary_judgments
+-- Remove the canary's judgments (their plans and drafts cascade).
+DELETE FROM public.judgments
+WHERE case_number ~ %(case_pattern)s AND created_at < now() - make_interval(secs => %(min_age)s)
+RETURNING id;
+
+-- name: delete_canary_batches
+-- Remove the canary's batches (stored uploads and row errors cascade); their ingest jobs' ids.
+DELETE FROM ops.ingest_batches
+WHERE filename ~ %(file_pattern)s AND created_at < now() - make_interval(secs => %(min_age)s)
+RETURNING job_id;
+
+-- name: delete_canary_jobs
+-- Remove the smoke_canary jobs, and the ingest_csv jobs of the batches just removed.
+DELETE FROM ops.job_queue
+WHERE (job_type = 'smoke_canary' AND coalesce(idempotency_key, '') ~ %(key_pattern)s
+       AND created_at < now() - make_interval(secs => %(min_age)s))
+   OR (job_type = 'ingest_csv' AND id = ANY(%(ingest_job_ids)s::uuid[]))
+RETURNING job_type;

@@ -3,6 +3,8 @@
 A check is a function that returns a one-line detail when it passes, raises CheckFailedError when
 it fails and CheckSkippedError when there is nothing for it to check (its reason is shown). Every
 check gets a span; a check that hangs is abandoned (its thread is a daemon) once its time is up.
+A check's teardown (the canary's cleanup) runs after it however it ended, timed out or
+interrupted included, in the runner's thread and on a budget of its own.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class Check(Generic[C]):
     name: str
     timeout: float  # seconds
     run: Callable[[C], str]
+    # Runs after `run` however it ended; bounds its own time; a note for the detail, or None.
+    teardown: Callable[[C], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,18 @@ def _attempt(check: Check[C], context: C, timeout: float) -> tuple[Status, str]:
     return outcome[0]
 
 
+def _teardown(check: Check[C], context: C) -> tuple[bool, str | None]:
+    """(ok, note) of the check's teardown; it never raises, so the run goes on."""
+    if check.teardown is None:
+        return True, None
+    try:
+        return True, check.teardown(context)
+    except CheckFailedError as failure:
+        return False, str(failure)
+    except Exception as error:  # a bug or an unforeseen answer: the check fails, saying so
+        return False, f"teardown: unexpected {type(error).__name__}: {error}"
+
+
 def run_checks(
     checks: Sequence[Check[C]],
     context: C,
@@ -92,13 +108,20 @@ def run_checks(
         ) as span:
             started = time.monotonic()
             remaining = ends - started
-            if remaining <= 0:
-                status, detail = (
-                    Status.FAILED,
-                    f"cannot run: the run's {deadline:.0f}s budget (--deadline) was used up",
-                )
-            else:
-                status, detail = _attempt(check, context, min(check.timeout, remaining))
+            try:
+                if remaining <= 0:
+                    status, detail = (
+                        Status.FAILED,
+                        f"cannot run: the run's {deadline:.0f}s budget (--deadline) was used up",
+                    )
+                else:
+                    status, detail = _attempt(check, context, min(check.timeout, remaining))
+            finally:  # also when the run is interrupted (Ctrl-C) while the check runs
+                cleaned, note = _teardown(check, context)
+            if note:
+                detail = f"{detail}; {note}"
+            if not cleaned:
+                status = Status.FAILED
             detail = mask(" ".join(detail.split()))
             seconds = time.monotonic() - started
             span.set_attribute("smoke.check.status", status.value)

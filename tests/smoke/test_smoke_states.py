@@ -41,7 +41,10 @@ def test_healthy_prod_deployment_passes_every_check_with_one_trace(
     assert {c["status"] for c in run.checks.values()} == {"passed"}
     assert "WARNING: writing to the PROD target" in run.stderr
     assert "smoke_canary completed by" in run.detail("canary")
-    assert "ingested and removed" in run.detail("canary")
+    assert (
+        "ingested; removed 1 smoke_canary job, 1 SMOKE- judgment, 1 smoke- batch, 1 ingest_csv job"
+        in run.detail("canary")
+    )
     with psycopg.connect(prod.database_url) as conn:
         leftovers = conn.execute(
             "SELECT (SELECT count(*) FROM ops.job_queue),"
