@@ -85,13 +85,16 @@ def handle_ingest_csv(job: Job, context: JobContext) -> None:
     conn = context.conn
     span = trace.get_current_span()
     span.set_attribute("dragonfly.ingest.batch_id", str(batch_id))
-    if conn.execute(query("start_batch"), {"batch_id": batch_id}).fetchone() is None:
+    # Its own short transaction, so the API shows progress; fenced and time-limited like all.
+    with context.transaction(job):
+        started = conn.execute(query("start_batch"), {"batch_id": batch_id}).fetchone()
+    if started is None:
         raise BatchNotFoundError(
             f"ingest batch {batch_id} does not exist (deleted after upload?); nothing to ingest"
         )
-    with conn.transaction():
+    # Commits only while this worker holds the job (another owner's run commits it instead).
+    with context.transaction(job):
         counts = ingest_batch(conn, batch_id)
-        context.check_lease()  # another worker holds the job now: commit nothing
     if counts is None:
         return
     total, valid, invalid = counts

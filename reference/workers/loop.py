@@ -197,6 +197,7 @@ class Worker:
                     heartbeat=lambda side: self.beat(side, WorkerStatus.BUSY),
                     heartbeat_interval=self.settings.worker_heartbeat_interval,
                     lost=context.lease,
+                    deadline=context.deadline,
                 ):
                     handler(job, context)
             except Exception as error:  # a handler's failure must never end the worker

@@ -11,18 +11,19 @@ took the error for a lost connection would resume the job and complete it in sil
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 from uuid import UUID
 
 import psycopg
 import pytest
+import threaded_workers
 
 from harness.waiting import wait_until
 from reference.config import load_settings
 from reference.jobqueue import Job, JobType, QueueClient
-from reference.workers.context import JobContext
+from reference.workers.context import Handler, JobContext
 from reference.workers.loop import Worker, WorkerSpec
 
 Fault = Callable[[psycopg.Connection[Any], str], None]  # (handler's connection, database url)
@@ -96,26 +97,11 @@ def probe_rows(db_conn: psycopg.Connection[Any]) -> None:
     db_conn.execute("INSERT INTO public.probe_rows VALUES (1, 0), (2, 0)")
 
 
-@contextmanager
-def running(database_url: str, *handlers: Any) -> Iterator[list[Worker]]:
+def running(database_url: str, *handlers: Handler) -> AbstractContextManager[list[Worker]]:
     """Workers (one per handler) running the loop in threads until the block ends."""
     settings = load_settings({"DATABASE_URL": database_url, "WORKER_POLL_INTERVAL": "0.05"})
-    workers, threads = [], []
-    for index, handler in enumerate(handlers):
-        spec = WorkerSpec("Probe", "probe_worker", 1.0, {JobType.LOAD_PROBE: handler})
-        worker = Worker(settings, spec, threading.Event())
-        workers.append(worker)
-        threads.append(threading.Thread(target=worker.run, name=f"worker-{index}"))
-    for thread in threads:
-        thread.start()
-    try:
-        yield workers
-    finally:
-        for worker in workers:
-            worker.stop.set()
-        for thread in threads:
-            thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
+    specs = [WorkerSpec("Probe", "probe_worker", 1.0, {JobType.LOAD_PROBE: h}) for h in handlers]
+    return threaded_workers.running(settings, *specs)
 
 
 def job_row(conn: psycopg.Connection[Any], job_id: UUID) -> tuple[Any, ...]:
