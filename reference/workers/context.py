@@ -81,6 +81,18 @@ class JobContext:
             "the database cancelled its transaction"
         )
 
+    def hold_lease(self, job: Job) -> None:
+        """Inside `transaction(job)`: the fence now (transaction() ends with it anyway).
+
+        It row-locks the job until the commit. A handler that goes on to update a row the
+        queue's own triggers update after the job row (the ingest batch) takes it first, so
+        both lock in the same order (job, then batch) and never deadlock with the reaper.
+        """
+        self.check_lease()
+        if self.time_left() <= 0:
+            raise self.over_limit()
+        self.conn.execute(query("hold_lease"), {"job_id": job.id, "worker_id": self.worker_id})
+
     @contextmanager
     def transaction(self, job: Job) -> Iterator[psycopg.Connection[Any]]:
         """The job's effects in one transaction, limited to its time left and fenced."""
@@ -92,12 +104,7 @@ class JobContext:
                 timeout = f"{max(1, math.ceil(left * 1000))}ms"
                 self.conn.execute(query("limit_transaction"), {"timeout": timeout})
                 yield self.conn
-                self.check_lease()
-                if self.time_left() <= 0:
-                    raise self.over_limit()
-                self.conn.execute(
-                    query("hold_lease"), {"job_id": job.id, "worker_id": self.worker_id}
-                )
+                self.hold_lease(job)
         except psycopg.errors.QueryCanceled as error:
             if STATEMENT_TIMEOUT_MESSAGE in str(error) and self.time_left() <= 0:
                 raise self.over_limit() from error

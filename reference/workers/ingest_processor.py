@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -87,6 +87,7 @@ def handle_ingest_csv(job: Job, context: JobContext) -> None:
     span.set_attribute("dragonfly.ingest.batch_id", str(batch_id))
     # Its own short transaction, so the API shows progress; fenced and time-limited like all.
     with context.transaction(job):
+        context.hold_lease(job)  # the job's row before the batch's, as the queue's trigger
         started = conn.execute(query("start_batch"), {"batch_id": batch_id}).fetchone()
     if started is None:
         raise BatchNotFoundError(
@@ -94,7 +95,7 @@ def handle_ingest_csv(job: Job, context: JobContext) -> None:
         )
     # Commits only while this worker holds the job (another owner's run commits it instead).
     with context.transaction(job):
-        counts = ingest_batch(conn, batch_id)
+        counts = ingest_batch(conn, batch_id, lambda: context.hold_lease(job))
     if counts is None:
         return
     total, valid, invalid = counts
@@ -110,11 +111,18 @@ def handle_ingest_csv(job: Job, context: JobContext) -> None:
     )
 
 
-def ingest_batch(conn: psycopg.Connection[Any], batch_id: UUID) -> tuple[int, int, int] | None:
-    """The data work of one batch, inside the caller's transaction; counts, or None if failed."""
+def ingest_batch(
+    conn: psycopg.Connection[Any], batch_id: UUID, fence: Callable[[], None]
+) -> tuple[int, int, int] | None:
+    """The data work of one batch, inside the caller's transaction; counts, or None if failed.
+
+    `fence` runs before the batch's row is written: it locks the job's row first (the order
+    the queue's trigger locks them in), and refuses when the lease is gone.
+    """
     ids = {"dragonfly.ingest.batch_id": str(batch_id)}
     size_row = conn.execute(query("upload_size"), {"batch_id": batch_id}).fetchone()
     if size_row is None:
+        fence()
         _fail_batch(conn, batch_id, "the batch has no stored upload; upload the file again")
         return None
     reader = SimplicityReader(read_upload_chunks(conn, batch_id, int(size_row[0])))
@@ -123,6 +131,7 @@ def ingest_batch(conn: psycopg.Connection[Any], batch_id: UUID) -> tuple[int, in
             reader.header()
         except (HeaderError, FileStructureError) as error:
             where = f"header (row {reader.row_number}): " if isinstance(error, HeaderError) else ""
+            fence()
             _fail_batch(conn, batch_id, f"{where}{error}")
             return None
         staged, rejected = stage_rows(conn, reader)
@@ -144,6 +153,7 @@ def ingest_batch(conn: psycopg.Connection[Any], batch_id: UUID) -> tuple[int, in
         span.set_attributes(
             {"dragonfly.ingest.valid": valid, "dragonfly.ingest.upserted": upserted}
         )
+    fence()
     counts = conn.execute(
         query("finish_batch"),
         {"batch_id": batch_id, "staged": staged, "rejected": rejected, "valid": valid},
