@@ -18,20 +18,28 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from uuid import UUID
 
 import psycopg
 import pytest
-from hypothesis import event, settings
+from hypothesis import Phase, event, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, precondition, rule
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from harness.waiting import wait_until
 from reference.config import load_settings
 from reference.jobqueue import Job, JobType, QueueClient
+from reference.workers import loop
 from reference.workers.context import JobContext
 from reference.workers.loop import Worker, WorkerSpec
 
@@ -88,6 +96,8 @@ class Rig:
     clients: dict[str, QueueClient] = field(default_factory=dict)
 
     def reconnect(self, name: str) -> QueueClient:
+        if name in self.clients:
+            self.clients[name].conn.close()
         conn = psycopg.connect(self.database_url, autocommit=True)
         self.clients[name] = QueueClient(conn)
         return self.clients[name]
@@ -152,6 +162,9 @@ class HandlerFaultsMachine(RuleBasedStateMachine):
             self.rig.admin.execute("SELECT 1 FROM public.handler_locks WHERE id = 1 FOR UPDATE")
         try:
             self.rig.workers[name].handle(self.rig.clients[name], job)
+        except Exception as error:  # the loop takes it for a lost connection: it resumes
+            self._resume(name, job, error)
+            return
         finally:
             if holding:
                 self.rig.admin.execute("ROLLBACK")
@@ -262,9 +275,18 @@ class HandlerFaultsMachine(RuleBasedStateMachine):
             name, job, lambda pid: self._side_query("SELECT pg_terminate_backend(%s)", pid)
         )
         assert error is not None, "a cut connection must reach the worker loop"
-        self.runs.append((job.id, job.attempts, "connection lost"))
-        client = self.rig.reconnect(name)
-        held = client.held_jobs(name)  # as the loop does after a reconnect: resume them all
+        self._resume(name, job, error)
+        self._count("resumed after a lost connection")
+
+    def _resume(self, name: str, job: Job, error: BaseException) -> None:
+        """What the loop does when handle() raises: reconnect if need be, then run every job
+        the worker still holds (the only right reason: its connection was lost)."""
+        conn = self.rig.clients[name].conn
+        lost = conn.closed or conn.broken
+        ended = "connection lost" if lost else f"raised {type(error).__name__}, not failed"
+        self.runs.append((job.id, job.attempts, ended))
+        client = self.rig.reconnect(name) if lost else self.rig.clients[name]
+        held = client.held_jobs(name)
         expected = {
             j for j, m in self.model.items() if m.status == "processing" and m.owner == name
         }
@@ -275,7 +297,6 @@ class HandlerFaultsMachine(RuleBasedStateMachine):
             self.model[resumed.id].status = "completed"
             self.effects[(resumed.id, name, resumed.attempts)] += 1
             self.runs.append((resumed.id, resumed.attempts, "completed"))
-        self._count("resumed after a lost connection")
 
     def _held(self) -> list[UUID]:
         return [
@@ -340,7 +361,9 @@ class HandlerFaultsMachine(RuleBasedStateMachine):
 
 
 @pytest.fixture(autouse=True)
-def machine_rig(database_url: str, db_connect: Connect, machine_totals: Counter[str]) -> None:
+def machine_rig(
+    database_url: str, db_connect: Connect, machine_totals: Counter[str]
+) -> Iterator[None]:
     admin = db_connect()
     admin.execute(
         "CREATE TABLE public.handler_effects (job_id uuid NOT NULL, worker_id text NOT NULL,"
@@ -360,6 +383,9 @@ def machine_rig(database_url: str, db_connect: Connect, machine_totals: Counter[
         rig.reconnect(name)
     HandlerFaultsMachine.rig = rig
     HandlerFaultsMachine.totals = machine_totals
+    yield
+    for client in rig.clients.values():
+        client.conn.close()
 
 
 # Each step may wait on a lock and a side connection: fewer, shorter examples than the queue's.
@@ -367,3 +393,31 @@ HandlerFaultsMachine.TestCase.settings = settings(
     max_examples=min(settings().max_examples, 25), stateful_step_count=20
 )
 TestHandlerFaultsMachine = HandlerFaultsMachine.TestCase
+
+
+def _machine_settings() -> settings:
+    # No shrinking, no replay database: each check only needs the machine's first failure.
+    return settings(max_examples=60, stateful_step_count=20, phases=[Phase.generate], database=None)
+
+
+def test_the_machine_catches_an_unfenced_handler(db_conn: psycopg.Connection[Any]) -> None:
+    """With ops.hold_lease a no-op, a worker whose lease was given away commits its effect."""
+    db_conn.execute(
+        "CREATE OR REPLACE FUNCTION ops.hold_lease(job_id uuid, worker_id text) RETURNS void"
+        " LANGUAGE plpgsql AS $$ BEGIN END $$"
+    )
+    with pytest.raises(AssertionError, match="effects"):
+        run_state_machine_as_test(HandlerFaultsMachine, settings=_machine_settings())
+
+
+def test_the_machine_catches_a_loop_that_resumes_after_any_database_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The loop before issue 17: every OperationalError was taken for a lost connection."""
+    monkeypatch.setattr(
+        loop,
+        "connection_lost",
+        lambda conn, error: conn.broken or isinstance(error, psycopg.OperationalError),
+    )
+    with pytest.raises(AssertionError, match="ran again at attempt"):
+        run_state_machine_as_test(HandlerFaultsMachine, settings=_machine_settings())
