@@ -17,6 +17,7 @@ JOB_QUEUE_INDEXES = {
 FUNCTIONS = (
     "queue_job", "claim_pending_job", "complete_job", "fail_job", "extend_lock",
     "reap_stuck_jobs", "register_heartbeat",
+    "hold_lease",  # the workers' fenced commits (migration 0013): deploy it before them
 )  # fmt: skip
 RELATIONS = ("job_queue", "job_types", "worker_heartbeats", "v_queue_health", "v_worker_status")
 JOB_TYPES = ("ingest_csv", "enforcement_strategy", "enforcement_drafting", "smoke_canary")
