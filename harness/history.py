@@ -28,9 +28,11 @@ MAX_CALLS_PER_JOB = 40  # beyond this the order search could explode; the run ke
 class JobCall:
     """One call's effect on one job, as its result showed it."""
 
-    operation: str  # claim | complete | fail | extend | reap
+    operation: str  # claim | complete | fail | extend | reap | effect | handler_error
     worker: str
-    result: str  # claim: attempts; complete/extend: True/False; fail: outcome; reap: status
+    # claim: attempts; complete/extend: True/False; fail: outcome; reap: status;
+    # effect (a handler's fenced commit): True committed / False refused; handler_error: SQLSTATE
+    result: str
     started: int  # time.monotonic_ns()
     ended: int
     db_time: datetime | None = None  # claim: locked_at; reap: ops.clock() just after it
@@ -82,6 +84,10 @@ def _step(state: _State, call: JobCall, max_attempts: int) -> _State | None:  # 
             return None
         if held and call.operation == "complete":
             return _State("completed", call.worker, state.attempts)
+        return state
+    if call.operation == "effect":  # committed only while held, refused only when not
+        return state if call.result == str(held) else None
+    if call.operation == "handler_error":  # the handler's transaction failed: nothing changed
         return state
     used_up = state.attempts >= max_attempts
     if call.operation == "fail":
@@ -150,7 +156,7 @@ def check_history(history: History, final_rows: Mapping[UUID, tuple[str, int]]) 
 
 
 def _single_call_problems(calls: list[JobCall], max_attempts: int) -> list[str]:
-    problems = []
+    problems = _failures_not_recorded(calls)
     claims = [c for c in calls if c.operation == "claim"]
     for claim in claims:
         if int(claim.result) > max_attempts:
@@ -186,4 +192,41 @@ def _final_problems(
         problems.append(f"ended {status}, not terminal, after the drain")
     elif len(terminal) != 1:
         problems.append(f"{len(terminal)} terminal transitions recorded (want exactly 1)")
+    return problems
+
+
+def _failures_not_recorded(calls: list[JobCall]) -> list[str]:
+    """A handler's database error must be followed by that worker's fail call on the job: a job
+    is never resumed (run on, completed) without a recorded failure."""
+    problems = []
+    by_worker: dict[str, list[JobCall]] = defaultdict(list)
+    for call in calls:
+        by_worker[call.worker].append(call)
+    for worker, own in by_worker.items():
+        own.sort(key=lambda call: call.started)
+        for call, after in zip(own, [*own[1:], None], strict=True):
+            if call.operation == "handler_error" and (after is None or after.operation != "fail"):
+                then = after.operation if after is not None else "nothing"
+                problems.append(
+                    f"{worker} hit SQLSTATE {call.result} and did not record the failure "
+                    f"(next: {then})"
+                )
+    return problems
+
+
+def check_effects(history: History, committed: Mapping[tuple[UUID, str], int]) -> list[str]:
+    """The effects table (job, worker) -> rows against the effects the history says committed;
+    the table has no uniqueness constraint, so a duplicate or a refused commit shows."""
+    recorded: dict[tuple[UUID, str], int] = defaultdict(int)
+    for job_id, calls in history.calls.items():
+        for call in calls:
+            if call.operation == "effect" and call.result == "True":
+                recorded[(job_id, call.worker)] += 1
+    problems = []
+    for key in sorted(set(recorded) | set(committed), key=str):
+        if recorded.get(key, 0) != committed.get(key, 0):
+            problems.append(
+                f"job {key[0]}: {committed.get(key, 0)} effects of {key[1]} in the table, "
+                f"{recorded.get(key, 0)} committed in the history"
+            )
     return problems

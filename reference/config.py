@@ -127,6 +127,13 @@ class Settings(BaseSettings):
     worker_poll_interval: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="Idle poll seconds; None: worker default."
     )
+    worker_job_timeout: float = Field(
+        600.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds one job may run: the database cancels its transactions past it, "
+        "the job fails naming the limit, and its lease is no longer extended.",
+    )
     worker_heartbeat_interval: float = Field(
         15.0, gt=0, allow_inf_nan=False, description="Seconds between heartbeats (stale at 90)."
     )
@@ -289,6 +296,7 @@ _FIXES = {
     **{
         var: f"set {var} to a positive number of seconds, or unset it for the default"
         for var in (
+            "WORKER_JOB_TIMEOUT",
             "WORKER_HEARTBEAT_INTERVAL",
             "WORKER_LOCK_TIMEOUT",
             "WORKER_LEASE_EXTEND_INTERVAL",

@@ -80,7 +80,7 @@ def handle_strategy(job: Job, context: JobContext) -> None:
     """Decide the judgment's strategy, store its plan and enqueue its drafting, atomically."""
     judgment_id = judgment_id_of(job)
     params = {"judgment_id": judgment_id}
-    with context.conn.transaction():
+    with context.transaction(job):  # commits only while this worker holds the job
         _judgment(context, judgment_id)
         profile = _fetch_one(context, "get_debtor_profile", params)
         with tracer.start_as_current_span(
@@ -101,7 +101,6 @@ def handle_strategy(job: Job, context: JobContext) -> None:
             {"judgment_id": str(judgment_id)},
             idempotency_key=plan["drafting_key"],
         )
-        context.check_lease()  # another worker holds the job now: commit nothing
     plans_decided.add(1, {"strategy": decision.strategy.value})
     logger.info(
         "enforcement_strategy: judgment %s -> %s (%s); drafting job %s",
@@ -115,7 +114,7 @@ def handle_strategy(job: Job, context: JobContext) -> None:
 def handle_drafting(job: Job, context: JobContext) -> None:
     """Build the packet for the judgment's current plan and store it (one per plan)."""
     judgment_id = judgment_id_of(job)
-    with context.conn.transaction():
+    with context.transaction(job):
         judgment = _judgment(context, judgment_id)
         plan = _fetch_one(context, "get_plan_for_drafting", {"judgment_id": judgment_id})
         if plan is None:
@@ -145,7 +144,6 @@ def handle_drafting(job: Job, context: JobContext) -> None:
                 "total_fees": packet.total_fees,
             },
         )
-        context.check_lease()
     logger.info(
         "enforcement_drafting: judgment %s -> %s packet, %d documents, fees %s",
         judgment_id,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -85,13 +85,17 @@ def handle_ingest_csv(job: Job, context: JobContext) -> None:
     conn = context.conn
     span = trace.get_current_span()
     span.set_attribute("dragonfly.ingest.batch_id", str(batch_id))
-    if conn.execute(query("start_batch"), {"batch_id": batch_id}).fetchone() is None:
+    # Its own short transaction, so the API shows progress; fenced and time-limited like all.
+    with context.transaction(job):
+        context.hold_lease(job)  # the job's row before the batch's, as the queue's trigger
+        started = conn.execute(query("start_batch"), {"batch_id": batch_id}).fetchone()
+    if started is None:
         raise BatchNotFoundError(
             f"ingest batch {batch_id} does not exist (deleted after upload?); nothing to ingest"
         )
-    with conn.transaction():
-        counts = ingest_batch(conn, batch_id)
-        context.check_lease()  # another worker holds the job now: commit nothing
+    # Commits only while this worker holds the job (another owner's run commits it instead).
+    with context.transaction(job):
+        counts = ingest_batch(conn, batch_id, lambda: context.hold_lease(job))
     if counts is None:
         return
     total, valid, invalid = counts
@@ -107,11 +111,18 @@ def handle_ingest_csv(job: Job, context: JobContext) -> None:
     )
 
 
-def ingest_batch(conn: psycopg.Connection[Any], batch_id: UUID) -> tuple[int, int, int] | None:
-    """The data work of one batch, inside the caller's transaction; counts, or None if failed."""
+def ingest_batch(
+    conn: psycopg.Connection[Any], batch_id: UUID, fence: Callable[[], None]
+) -> tuple[int, int, int] | None:
+    """The data work of one batch, inside the caller's transaction; counts, or None if failed.
+
+    `fence` runs before the batch's row is written: it locks the job's row first (the order
+    the queue's trigger locks them in), and refuses when the lease is gone.
+    """
     ids = {"dragonfly.ingest.batch_id": str(batch_id)}
     size_row = conn.execute(query("upload_size"), {"batch_id": batch_id}).fetchone()
     if size_row is None:
+        fence()
         _fail_batch(conn, batch_id, "the batch has no stored upload; upload the file again")
         return None
     reader = SimplicityReader(read_upload_chunks(conn, batch_id, int(size_row[0])))
@@ -120,6 +131,7 @@ def ingest_batch(conn: psycopg.Connection[Any], batch_id: UUID) -> tuple[int, in
             reader.header()
         except (HeaderError, FileStructureError) as error:
             where = f"header (row {reader.row_number}): " if isinstance(error, HeaderError) else ""
+            fence()
             _fail_batch(conn, batch_id, f"{where}{error}")
             return None
         staged, rejected = stage_rows(conn, reader)
@@ -141,6 +153,7 @@ def ingest_batch(conn: psycopg.Connection[Any], batch_id: UUID) -> tuple[int, in
         span.set_attributes(
             {"dragonfly.ingest.valid": valid, "dragonfly.ingest.upserted": upserted}
         )
+    fence()
     counts = conn.execute(
         query("finish_batch"),
         {"batch_id": batch_id, "staged": staged, "rejected": rejected, "valid": valid},

@@ -23,7 +23,9 @@ Heartbeat = Callable[[QueueClient], None]
 class LeaseKeeper:
     """On its own connection: extend_lock every `extend_interval` s, `heartbeat` every
     `heartbeat_interval` s, until closed. `lost` is set (and extension stops) once the lease is
-    gone; the heartbeat goes on, since the worker itself is alive."""
+    gone; the heartbeat goes on, since the worker itself is alive. Past `deadline` (the job's
+    time limit, in time.monotonic() seconds) the lease is no longer extended: a job stuck past
+    its limit where the database cannot cancel it is left to the reaper."""
 
     def __init__(
         self,
@@ -35,6 +37,7 @@ class LeaseKeeper:
         heartbeat: Heartbeat,
         heartbeat_interval: float,
         lost: threading.Event | None = None,
+        deadline: float = float("inf"),
     ) -> None:
         self.conninfo = conninfo
         self.job_id = job_id
@@ -43,6 +46,7 @@ class LeaseKeeper:
         self.heartbeat = heartbeat
         self.heartbeat_interval = heartbeat_interval
         self.lost = lost if lost is not None else threading.Event()
+        self.deadline = deadline
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease-{job_id}", daemon=True)
 
@@ -64,6 +68,12 @@ class LeaseKeeper:
             self.heartbeat(queue)
             due["heartbeat"] = now + self.heartbeat_interval
         if now >= due["extend"] and not self.lost.is_set():
+            if now >= self.deadline:
+                logger.warning(
+                    "job %s is over its time limit: its lease is no longer extended", self.job_id
+                )
+                due["extend"] = float("inf")
+                return
             if not queue.extend_lock(self.job_id, self.worker_id):
                 logger.warning("extend_lock: lease on job %s was lost", self.job_id)
                 self.lost.set()

@@ -36,6 +36,7 @@ from reference.jobqueue import (
 from reference.jobqueue.messaging import base_attributes, process_duration
 from reference.telemetry import configure_telemetry
 from reference.workers.context import Handler, JobContext, LeaseLostError, PermanentJobError
+from reference.workers.failures import connection_lost, end_failed_transaction, failure_message
 from reference.workers.lease import LeaseKeeper
 from reference.workers.retention import prune_history
 
@@ -196,11 +197,13 @@ class Worker:
                     heartbeat=lambda side: self.beat(side, WorkerStatus.BUSY),
                     heartbeat_interval=self.settings.worker_heartbeat_interval,
                     lost=context.lease,
+                    deadline=context.deadline,
                 ):
                     handler(job, context)
-            except (QueueUnavailableError, psycopg.OperationalError):
-                raise  # the connection is gone: the loop reconnects and resumes the job
             except Exception as error:  # a handler's failure must never end the worker
+                if connection_lost(queue.conn, error):
+                    raise  # only then: the loop reconnects and resumes the job, still ours
+                end_failed_transaction(queue.conn)
                 if context.lease_lost() or isinstance(error, LeaseLostError):
                     self.drop_lost(job)
                     return
@@ -238,7 +241,7 @@ class Worker:
         )
 
     def fail(self, queue: QueueClient, job: Job, error: Exception) -> None:
-        message = f"{type(error).__name__}: {error}"
+        message = failure_message(error)
         permanent = isinstance(error, PermanentJobError)
         outcome = queue.fail_job(job.id, self.worker_id, message, permanent=permanent)
         counter = jobs_dead_lettered if outcome is FailOutcome.DEAD_LETTERED else jobs_failed
@@ -274,6 +277,13 @@ class Worker:
                 self.housekeeping(queue, WorkerStatus.BUSY)
                 self.handle(queue, jobs[0])
             except (QueueUnavailableError, psycopg.OperationalError) as error:
+                if not connection_lost(self.conn, error):
+                    # A statement failed (a timeout, a cancel) but the session lives: no job
+                    # is in hand here (a handler's errors fail its job), so just poll again.
+                    logger.error("database error: %s", failure_message(error))
+                    end_failed_transaction(queue.conn)
+                    self.stop.wait(self.poll_interval)
+                    continue
                 logger.warning("lost the database connection: %s", type(error).__name__)
                 self.drop_connection()
                 recovering = True

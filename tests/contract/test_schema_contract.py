@@ -47,6 +47,8 @@ FUNCTIONS = {
     # SPEC's three arguments, plus `permanent` (default false: dead-letter without retries).
     "fail_job": ("job_id uuid, worker_id text, error text, permanent boolean", "text"),
     "extend_lock": ("job_id uuid, worker_id text", "boolean"),
+    # The fence a handler's transaction ends with (raises DFQ03 when the lease is gone).
+    "hold_lease": ("job_id uuid, worker_id text", "void"),
     "reap_stuck_jobs": ("lock_timeout interval", "SETOF ops.job_queue"),
     "register_heartbeat": ("worker_id text, worker_type text, hostname text, status text", "void"),
 }

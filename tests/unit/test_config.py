@@ -61,6 +61,7 @@ def test_defaults_with_only_a_database_url() -> None:
     assert settings.environment is Environment.DEV
     assert settings.log_level == "INFO"
     assert settings.worker_poll_interval is None
+    assert settings.worker_job_timeout == 600.0  # 10 minutes: well below the 30-minute lease
     assert settings.port == 8888
     assert settings.dragonfly_api_key is None
     assert settings.max_upload_bytes == DEFAULT_MAX_UPLOAD_BYTES == 10 * 1024 * 1024
@@ -75,6 +76,7 @@ def test_parses_every_variable() -> None:
         "ENVIRONMENT": "staging",
         "LOG_LEVEL": "debug",
         "WORKER_POLL_INTERVAL": "0.25",
+        "WORKER_JOB_TIMEOUT": "90",
         "PORT": "9000",
         "DRAGONFLY_API_KEY": API_KEY,
         "MAX_UPLOAD_BYTES": "1024",
@@ -84,6 +86,7 @@ def test_parses_every_variable() -> None:
     assert settings.environment is Environment.STAGING
     assert settings.log_level == "DEBUG"
     assert settings.worker_poll_interval == 0.25
+    assert settings.worker_job_timeout == 90.0
     assert settings.port == 9000
     assert settings.dragonfly_api_key is not None
     assert settings.dragonfly_api_key.get_secret_value() == API_KEY
@@ -203,6 +206,18 @@ def test_reads_the_process_environment_only_when_no_mapping_is_given(
             "WORKER_POLL_INTERVAL",
             "'inf' should be a finite number",
             id="poll-inf",
+        ),
+        pytest.param(
+            {"WORKER_JOB_TIMEOUT": "0"},
+            "WORKER_JOB_TIMEOUT",
+            "'0' should be greater than 0",
+            id="job-timeout-0",
+        ),
+        pytest.param(
+            {"WORKER_JOB_TIMEOUT": "10m"},
+            "WORKER_JOB_TIMEOUT",
+            "'10m' should be a valid number",
+            id="job-timeout-not-seconds",
         ),
         pytest.param(
             {"MAX_UPLOAD_BYTES": "0"},
