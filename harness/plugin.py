@@ -28,6 +28,7 @@ from reference.jobqueue import QueueClient
 
 SOURCE_ENV = "DRAGONFLY_PG_SOURCE"
 URL_ENV = "DRAGONFLY_PG_URL"
+DIRECT_URL_ENV = "DRAGONFLY_PG_DIRECT_URL"
 IMAGE_ENV = "DRAGONFLY_PG_IMAGE"
 DATA_ROOT_ENV = "DRAGONFLY_PG_DATA_ROOT"
 TEMPLATE_ENV = "DRAGONFLY_PG_TEMPLATE"
@@ -45,6 +46,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--pg-url", default=None, help=f"URL of an external Postgres (default: ${URL_ENV})"
+    )
+    group.addoption(
+        "--pg-direct-url",
+        default=None,
+        help="when --pg-url goes through a transaction pooler (e.g. Supabase's on 6543): the "
+        "server's direct URL, for creating, migrating and cloning databases "
+        f"(default: ${DIRECT_URL_ENV})",
     )
     group.addoption(
         "--pg-image",
@@ -99,6 +107,7 @@ def pg_server(pytestconfig: pytest.Config) -> Iterator[PostgresServer]:
         server = open_server(
             chosen_source(pytestconfig),
             url=_setting(pytestconfig, "--pg-url", URL_ENV),
+            direct_url=_setting(pytestconfig, "--pg-direct-url", DIRECT_URL_ENV),
             image=_setting(pytestconfig, "--pg-image", IMAGE_ENV),
             data_root=Path(data_root) if data_root else None,
         )
@@ -210,9 +219,9 @@ def reference_stack(
 
 def _session_secrets(config: pytest.Config) -> list[str]:
     server = config.stash.get(SERVER_KEY, None)
-    password = server.password if server is not None else None
+    passwords = server.passwords if server is not None else []
     chosen = config.stash.get(TARGET_KEY, None)
-    return [*([password] if password else []), *(chosen.secrets() if chosen else [])]
+    return [*passwords, *(chosen.secrets() if chosen else [])]
 
 
 def _scrub(text: str, secrets: list[str]) -> str:
