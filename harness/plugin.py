@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import statistics
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from harness.pytest_target import (  # noqa: F401 (pytest finds these by name)
     target,
 )
 from reference.jobqueue import QueueClient
+from reference.pooling import PREPARED_STATEMENTS_ENV, PreparedStatements, connect_kwargs
 
 SOURCE_ENV = "DRAGONFLY_PG_SOURCE"
 URL_ENV = "DRAGONFLY_PG_URL"
@@ -116,9 +118,25 @@ def pg_server(pytestconfig: pytest.Config) -> Iterator[PostgresServer]:
         pytest.fail(str(error), pytrace=False)
     pytestconfig.stash[SERVER_KEY] = server
     try:
-        yield server
+        with _no_prepared_statements_if(server.pooled):
+            yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def _no_prepared_statements_if(pooled: bool) -> Iterator[None]:
+    """Behind a transaction pooler, DATABASE_PREPARED_STATEMENTS=off for this session: the
+    fixtures' connections and every process the tests start (services, Locust, smoke) inherit
+    it. A value the user set wins, as everywhere (README: the environment rule)."""
+    if not pooled or os.environ.get(PREPARED_STATEMENTS_ENV, "").strip():
+        yield
+        return
+    os.environ[PREPARED_STATEMENTS_ENV] = PreparedStatements.OFF.value
+    try:
+        yield
+    finally:
+        os.environ.pop(PREPARED_STATEMENTS_ENV, None)
 
 
 @pytest.fixture(scope="session")
@@ -158,7 +176,7 @@ def db_connect(database_url: str) -> Iterator[Callable[..., psycopg.Connection[A
 
     def connect(**kwargs: Any) -> psycopg.Connection[Any]:
         kwargs.setdefault("autocommit", True)
-        conn = psycopg.connect(database_url, **kwargs)
+        conn = psycopg.connect(database_url, **{**connect_kwargs(database_url), **kwargs})
         opened.append(conn)
         return conn
 

@@ -117,7 +117,8 @@ class PostgresServer:
     @property
     def passwords(self) -> list[str]:
         """Every password this server's connection strings hold (pooled and direct)."""
-        found = [conninfo_to_dict(c).get("password") for c in (self.conninfo, self.direct_conninfo)]
+        strings = [self.conninfo, *([self.direct_conninfo] if self.direct_conninfo else [])]
+        found = [conninfo_to_dict(conninfo).get("password") for conninfo in strings]
         return list(dict.fromkeys(str(value) for value in found if value))
 
     @property

@@ -118,6 +118,7 @@ class Worker:
                     self.settings.database_url,
                     autocommit=True,
                     connect_timeout=CONNECT_TIMEOUT,
+                    **self.settings.database_connect_kwargs,
                     application_name=self.worker_id,
                 )
                 logger.info("connected to the database")
@@ -196,6 +197,7 @@ class Worker:
                     heartbeat=lambda side: self.beat(side, WorkerStatus.BUSY),
                     heartbeat_interval=self.settings.worker_heartbeat_interval,
                     lost=context.lease,
+                    connect_kwargs=self.settings.database_connect_kwargs,
                 ):
                     handler(job, context)
             except (QueueUnavailableError, psycopg.OperationalError):

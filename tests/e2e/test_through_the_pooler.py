@@ -1,0 +1,128 @@
+"""Production's shape: the API, the workers and a read-only target session through a transaction
+pooler (`--pg-source pooler`: PgBouncer in transaction mode, a few server connections shared).
+
+Each transaction may land on another server connection, prepared statements are not kept and
+session state stays behind for the next client. Run with any other source, these tests skip.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from harness.contract_target import target_db_connection
+from harness.postgres.server import PostgresServer
+from harness.processes import ReferenceStack
+from harness.waiting import wait_until
+from reference.jobqueue import JobType, QueueClient
+
+STATUS_REQUESTS = 240  # as in issue 16, where 73 of them failed
+CANARY_JOBS = 200  # far more than the 5 executions after which psycopg prepares a statement
+Conn = psycopg.Connection[Any]
+
+
+@pytest.fixture(autouse=True)
+def _pooled(pg_server: PostgresServer) -> None:
+    if not pg_server.pooled:
+        pytest.skip("runs through a transaction pooler: --pg-source pooler")
+
+
+@contextmanager
+def every_server_connection(
+    pg_server: PostgresServer, connect: Callable[[], Conn]
+) -> Iterator[list[Conn]]:
+    """`pool_size` clients, each inside an open transaction: together they hold every pooled
+    server connection of this database, one each."""
+    assert pg_server.pool_size
+    with ExitStack() as stack:
+        clients = []
+        for _ in range(pg_server.pool_size):
+            conn = connect()
+            stack.enter_context(conn)
+            stack.enter_context(conn.transaction())
+            clients.append(conn)
+        pids = {conn.execute("SELECT pg_backend_pid()").fetchone() for conn in clients}
+        assert len(pids) == pg_server.pool_size  # each on a server connection of its own
+        yield clients
+
+
+def test_the_api_answers_every_concurrent_status_request(reference_stack: ReferenceStack) -> None:
+    reference_stack.start_api()
+    paths = ["/readyz", "/api/v1/ops/queue", "/api/v1/system/status"]
+
+    def get(number: int) -> int:
+        with httpx.Client(base_url=reference_stack.api_url, timeout=30.0) as client:
+            return client.get(paths[number % len(paths)]).status_code
+
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        statuses = list(pool.map(get, range(STATUS_REQUESTS)))
+
+    failed = {status: statuses.count(status) for status in set(statuses) if status != 200}
+    assert failed == {}, f"{sum(failed.values())} of {STATUS_REQUESTS} requests failed"
+    assert "prepared statement" not in reference_stack.services["api"].stderr()
+
+
+def test_the_workers_complete_every_job_without_prepared_statement_errors(
+    reference_stack: ReferenceStack, queue: QueueClient, db_conn: Conn
+) -> None:
+    for number in range(CANARY_JOBS):
+        queue.queue_job(JobType.SMOKE_CANARY, {"n": number}, idempotency_key=f"pooled-{number}")
+    workers = [reference_stack.start_worker(kind) for kind in ("ingest", "enforcement")]
+
+    def all_completed() -> bool:
+        row = db_conn.execute(
+            "SELECT count(*) FILTER (WHERE status = 'completed'), count(*) FROM ops.job_queue"
+        ).fetchone()
+        assert row is not None
+        return bool(row[0] == row[1] == CANARY_JOBS)
+
+    wait_until(f"the {CANARY_JOBS} canary jobs to be completed", all_completed, timeout=120)
+    logs = "".join(worker.stdout() + worker.stderr() for worker in workers)
+    assert "prepared statement" not in logs
+    assert "Traceback" not in logs
+
+
+def test_a_read_only_target_session_cannot_write_through_the_pooler(
+    pg_server: PostgresServer, database_url: str, db_connect: Callable[..., Conn]
+) -> None:
+    # The old way, a startup parameter, is refused by the pooler (or dropped when ignored).
+    with pytest.raises(psycopg.OperationalError, match="unsupported startup parameter"):
+        psycopg.connect(database_url, options="-c default_transaction_read_only=on")
+
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(pg_server.pool_size or 1)
+
+    def try_to_write() -> None:
+        with target_db_connection(database_url, may_write=False) as conn:
+            barrier.wait(timeout=30)  # all at once: spread over every server connection
+            for _ in range(10):
+                try:
+                    conn.execute("INSERT INTO ops.job_queue (job_type) VALUES ('smoke_canary')")
+                except psycopg.errors.ReadOnlySqlTransaction as error:
+                    errors.append(error)
+                except psycopg.Error as error:  # anything else is a finding
+                    errors.append(AssertionError(f"not refused as read-only: {error}"))
+                else:
+                    errors.append(AssertionError("a read-only session wrote a row"))
+
+    threads = [threading.Thread(target=try_to_write) for _ in range(pg_server.pool_size or 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    refused = psycopg.errors.ReadOnlySqlTransaction
+    assert errors
+    assert all(isinstance(error, refused) for error in errors), [
+        str(error) for error in errors if not isinstance(error, refused)
+    ]
+    # ... and left nothing behind: every pooled server connection still writes.
+    with every_server_connection(pg_server, db_connect) as clients:
+        for conn in clients:
+            assert conn.execute("SHOW transaction_read_only").fetchone() == ("off",)
