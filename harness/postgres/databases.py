@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from harness.postgres.server import PostgresServer
+from harness.postgres.server import PostgresServer, PostgresSourceError
 from reference.db import apply_migrations
 
 
@@ -79,11 +79,20 @@ class TestDatabases:
         """A new database cloned from the template; returns its name."""
         name = f"{self.prefix}_{secrets.token_hex(6)}"
         started = time.monotonic()
-        self._execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
-                sql.Identifier(name), sql.Identifier(self.template)
-            )
+        statement = sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+            sql.Identifier(name), sql.Identifier(self.template)
         )
+        try:
+            self._execute(statement)
+        except psycopg.errors.ObjectInUse as error:
+            if self.server.pooled:
+                raise
+            raise PostgresSourceError(
+                f"cannot clone {self.template}: {error}. Another session uses it; when the URL "
+                "goes through a transaction pooler (e.g. Supabase's on port 6543), give the "
+                "server's direct URL too (--pg-direct-url or DRAGONFLY_PG_DIRECT_URL): the "
+                "pooler keeps server connections to the template open"
+            ) from None
         self.times.clone_seconds.append(time.monotonic() - started)
         return name
 

@@ -18,12 +18,15 @@ import psycopg
 import pytest
 
 from harness.contract_target import target_db_connection
-from harness.postgres.server import PostgresServer
+from harness.postgres.databases import TestDatabases
+from harness.postgres.external import use_external
+from harness.postgres.server import PostgresServer, PostgresSourceError
 from harness.processes import ReferenceStack
 from harness.waiting import wait_until
 from reference.jobqueue import JobType, QueueClient
 
 STATUS_REQUESTS = 240  # as in issue 16, where 73 of them failed
+CONCURRENT_CLIENTS = 12  # more than the API's pool (10), which is more than the pooler's (4)
 CANARY_JOBS = 200  # far more than the 5 executions after which psycopg prepares a statement
 Conn = psycopg.Connection[Any]
 
@@ -61,11 +64,14 @@ def test_the_api_answers_every_concurrent_status_request(reference_stack: Refere
         with httpx.Client(base_url=reference_stack.api_url, timeout=30.0) as client:
             return client.get(paths[number % len(paths)]).status_code
 
-    with ThreadPoolExecutor(max_workers=24) as pool:
+    with ThreadPoolExecutor(max_workers=CONCURRENT_CLIENTS) as pool:
         statuses = list(pool.map(get, range(STATUS_REQUESTS)))
 
-    failed = {status: statuses.count(status) for status in set(statuses) if status != 200}
-    assert failed == {}, f"{sum(failed.values())} of {STATUS_REQUESTS} requests failed"
+    # A 503 is the API's backpressure (no pooled connection within 2 s on a busy machine), not
+    # a fault; a 500 is: a statement that failed on the server connection it landed on.
+    counts = {status: statuses.count(status) for status in set(statuses)}
+    assert set(counts) <= {200, 503}, f"{STATUS_REQUESTS} requests answered {counts}"
+    assert counts.get(200, 0) >= 0.9 * STATUS_REQUESTS, counts
     assert "prepared statement" not in reference_stack.services["api"].stderr()
 
 
@@ -126,3 +132,25 @@ def test_a_read_only_target_session_cannot_write_through_the_pooler(
     with every_server_connection(pg_server, db_connect) as clients:
         for conn in clients:
             assert conn.execute("SHOW transaction_read_only").fetchone() == ("off",)
+
+
+def test_the_external_source_clones_over_its_direct_url(pg_server: PostgresServer) -> None:
+    assert pg_server.direct_conninfo is not None
+    pooled_only = TestDatabases(use_external(pg_server.conninfo))
+    both = TestDatabases(use_external(pg_server.conninfo, pg_server.direct_conninfo))
+    try:
+        # Only the pooled URL: migrating the template through the pooler leaves a pooled
+        # server connection on it, and CREATE DATABASE ... TEMPLATE refuses to copy it.
+        pooled_only.create_template()
+        with pytest.raises(PostgresSourceError, match="--pg-direct-url"):
+            pooled_only.clone()
+
+        both.create_template()
+        for _ in range(3):
+            name = both.clone()
+            with psycopg.connect(pg_server.url_for(name), prepare_threshold=None) as conn:
+                assert conn.execute("SELECT count(*) FROM ops.job_queue").fetchone() == (0,)
+            both.drop(name)
+    finally:
+        both.close()
+        pooled_only.close()  # DROP DATABASE ... WITH (FORCE) ends the pooled connection too
