@@ -7,6 +7,7 @@ session state stays behind for the next client. Run with any other source, these
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,8 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from harness.contract_target import target_db_connection
 from harness.postgres.databases import TestDatabases
@@ -24,6 +27,7 @@ from harness.postgres.server import PostgresServer, PostgresSourceError
 from harness.processes import ReferenceStack
 from harness.waiting import wait_until
 from reference.jobqueue import JobType, QueueClient
+from reference.pooling import connect_kwargs
 
 STATUS_REQUESTS = 240  # as in issue 16, where 73 of them failed
 CONCURRENT_CLIENTS = 12  # more than the API's pool (10), which is more than the pooler's (4)
@@ -154,3 +158,29 @@ def test_the_external_source_clones_over_its_direct_url(pg_server: PostgresServe
     finally:
         both.close()
         pooled_only.close()  # DROP DATABASE ... WITH (FORCE) ends the pooled connection too
+
+
+def test_any_login_role_of_the_server_logs_in_through_the_pooler(
+    pg_server: PostgresServer, database_url: str, db_conn: Conn
+) -> None:
+    role, password = f"pooled_{secrets.token_hex(4)}", secrets.token_urlsafe(12)
+    db_conn.execute(
+        sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+            sql.Identifier(role), sql.Literal(password)
+        )
+    )
+    try:
+        as_role = make_conninfo(database_url, user=role, password=password)
+        with psycopg.connect(as_role, **connect_kwargs(as_role)) as conn:
+            for _ in range(10):
+                assert conn.execute("SELECT current_user").fetchone() == (role,)
+        with pytest.raises(psycopg.OperationalError, match="authentication failed"):
+            psycopg.connect(make_conninfo(database_url, user=role, password="wrong"))
+    finally:
+        # The pooler may still hold an idle server connection as the role: end it first.
+        with psycopg.connect(pg_server.admin_conninfo, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+                (role,),
+            )
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
