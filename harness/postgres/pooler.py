@@ -13,7 +13,10 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -228,3 +231,32 @@ def start_pooled_embedded(data_root: Path | None = None) -> PostgresServer:
     except BaseException:
         server.stop()
         raise
+
+
+@contextmanager
+def every_server_connection(
+    server: PostgresServer, connect: Callable[[], psycopg.Connection[Any]]
+) -> Iterator[list[psycopg.Connection[Any]]]:
+    """`server.pool_size` clients from `connect` (pooled, one database and user), each inside an
+    open transaction: together they hold every pooled server connection of that pair, one each.
+
+    E.g. after a run, show that no server connection was left with a session setting:
+        with every_server_connection(pg_server, db_connect) as clients:
+            for conn in clients:
+                assert conn.execute("SHOW statement_timeout").fetchone() == ("0",)
+    """
+    if not server.pool_size:
+        raise PostgresSourceError(f"{server.source}: not behind the pooler source (no pool_size)")
+    with ExitStack() as stack:
+        clients = []
+        for _ in range(server.pool_size):
+            conn = stack.enter_context(connect())
+            stack.enter_context(conn.transaction())
+            clients.append(conn)
+        pids = {conn.execute("SELECT pg_backend_pid()").fetchone() for conn in clients}
+        if len(pids) != server.pool_size:
+            raise PostgresSourceError(
+                f"pooler: {server.pool_size} clients in transactions share {len(pids)} server "
+                "connections; the pool is larger than pool_size says"
+            )
+        yield clients

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import httpx
@@ -23,6 +22,7 @@ from psycopg.conninfo import make_conninfo
 from harness.contract_target import target_db_connection
 from harness.postgres.databases import TestDatabases
 from harness.postgres.external import use_external
+from harness.postgres.pooler import every_server_connection
 from harness.postgres.server import PostgresServer, PostgresSourceError
 from harness.processes import ReferenceStack
 from harness.waiting import wait_until
@@ -39,25 +39,6 @@ Conn = psycopg.Connection[Any]
 def _pooled(pg_server: PostgresServer) -> None:
     if not pg_server.pooled:
         pytest.skip("runs through a transaction pooler: --pg-source pooler")
-
-
-@contextmanager
-def every_server_connection(
-    pg_server: PostgresServer, connect: Callable[[], Conn]
-) -> Iterator[list[Conn]]:
-    """`pool_size` clients, each inside an open transaction: together they hold every pooled
-    server connection of this database, one each."""
-    assert pg_server.pool_size
-    with ExitStack() as stack:
-        clients = []
-        for _ in range(pg_server.pool_size):
-            conn = connect()
-            stack.enter_context(conn)
-            stack.enter_context(conn.transaction())
-            clients.append(conn)
-        pids = {conn.execute("SELECT pg_backend_pid()").fetchone() for conn in clients}
-        assert len(pids) == pg_server.pool_size  # each on a server connection of its own
-        yield clients
 
 
 def test_the_api_answers_every_concurrent_status_request(reference_stack: ReferenceStack) -> None:
