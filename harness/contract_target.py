@@ -13,6 +13,7 @@ a key made for the test. Either way each response is checked against the committ
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import psycopg
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
@@ -28,9 +30,11 @@ from fastapi import FastAPI
 from harness.targets import Target
 from reference.api import create_app
 from reference.config import load_settings
+from reference.pooling import PREPARED_STATEMENTS_ENV, connect_kwargs
 
 LOCAL_BASE_URL = "http://test"
 TIMEOUT = 15.0  # seconds for one request to a named target
+DB_CONNECT_TIMEOUT = 10  # seconds to reach a named target's database
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,10 @@ def target_client(
     if database_url is None:
         raise ValueError("a local target needs the test's database_url")
     api_key = secrets.token_urlsafe(18)
-    settings = load_settings({"DATABASE_URL": database_url, "DRAGONFLY_API_KEY": api_key})
+    environ = {"DATABASE_URL": database_url, "DRAGONFLY_API_KEY": api_key}
+    if prepared := os.environ.get(PREPARED_STATEMENTS_ENV):  # e.g. off behind the pooler source
+        environ[PREPARED_STATEMENTS_ENV] = prepared
+    settings = load_settings(environ)
     app = create_app(settings)
     transport_checks = {"response": [response_checks(spec, [api_key])]}
     with start_blocking_portal("asyncio") as portal:
@@ -136,3 +143,28 @@ def target_client(
             ) as client,
         ):
             yield TargetApi(client, api_key)
+
+
+class ReadOnlyConnection(psycopg.Connection[Any]):
+    """Autocommit, yet every execute() runs in a transaction of its own, begun BEGIN READ ONLY.
+
+    No session state (startup `options`, `SET default_transaction_read_only`): a transaction
+    pooler refuses startup options (or, told to ignore them, drops them silently), and a session
+    SET stays on whichever server connection ran it, for the next client. A transaction's own
+    characteristic goes wherever the transaction goes.
+    """
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        with self.transaction():  # BEGIN READ ONLY ... COMMIT (results stay client-side)
+            return super().execute(*args, **kwargs)
+
+
+def target_db_connection(url: str, *, may_write: bool) -> psycopg.Connection[Any]:
+    """An autocommit connection to a named target's database; read-only unless `may_write`."""
+    connection_class = psycopg.Connection if may_write else ReadOnlyConnection
+    conn = connection_class.connect(
+        url, autocommit=True, connect_timeout=DB_CONNECT_TIMEOUT, **connect_kwargs(url)
+    )
+    if not may_write:
+        conn.read_only = True  # psycopg then begins each transaction with BEGIN READ ONLY
+    return conn

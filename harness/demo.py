@@ -13,6 +13,7 @@ import psycopg
 from harness.processes import ReferenceStack
 from harness.sql import query
 from harness.waiting import WaitTimeoutError, wait_until
+from reference.pooling import connect_kwargs
 
 T = TypeVar("T")
 
@@ -62,7 +63,10 @@ def finished_batch(client: httpx.Client, batch_id: str) -> dict[str, Any] | None
 
 def run_demo(stack: ReferenceStack, csv_path: Path = DEMO_CSV) -> DemoResult:
     """Upload, wait for the batch, ask for a strategy per judgment, wait for the packets."""
-    with stack.client() as client, psycopg.connect(stack.database_url) as conn:
+    with (
+        stack.client() as client,
+        psycopg.connect(stack.database_url, **connect_kwargs(stack.database_url)) as conn,
+    ):
         batch_id = str(upload_csv(client, csv_path)["batch_id"])
         batch = _wait(f"batch {batch_id}", lambda: finished_batch(client, batch_id))
         if batch["status"] != "completed":

@@ -30,6 +30,7 @@ from harness.postgres.container import docker_client
 from harness.postgres.server import PostgresServer, PostgresSourceError
 from harness.processes import ServiceProcess
 from reference.jobqueue import QueueClient
+from reference.pooling import connect_kwargs
 
 KILL_WAIT = 10.0  # seconds for the kernel to reap a SIGKILLed process
 
@@ -42,7 +43,7 @@ def kill_worker(worker: ServiceProcess) -> int:
 
 def terminate_backends(database_url: str) -> int:
     """End every other session on this test's database; returns how many were ended."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with psycopg.connect(database_url, autocommit=True, **connect_kwargs(database_url)) as conn:
         row = conn.execute(
             "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
@@ -68,7 +69,7 @@ def expire_leases(
 
     With retry_now the reaped jobs are due at once instead of after their backoff.
     """
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with psycopg.connect(database_url, autocommit=True, **connect_kwargs(database_url)) as conn:
         reaped = [job.id for job in QueueClient(conn).reap_stuck_jobs(older_than)]
         if retry_now and reaped:
             conn.execute(

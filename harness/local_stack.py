@@ -14,6 +14,7 @@ from pathlib import Path
 from harness.postgres.sources import PostgresSource, open_server
 from harness.processes import ReferenceStack
 from reference.db import apply_migrations
+from reference.pooling import PREPARED_STATEMENTS_ENV, PreparedStatements
 
 WORKERS = ("ingest", "enforcement")
 
@@ -32,13 +33,15 @@ def local_stack(
     server = open_server(source)
     stack: ReferenceStack | None = None
     try:
-        apply_migrations(server.conninfo)
+        apply_migrations(server.admin_conninfo)  # direct, even behind the pooler source
         stack = ReferenceStack(
             server.conninfo,
             log_dir,
             api_key=secrets.token_urlsafe(24),
             extra_env=dict(extra_env or {}),
         )
+        if server.pooled:  # a default: the user's own DATABASE_PREPARED_STATEMENTS wins
+            stack.default_env[PREPARED_STATEMENTS_ENV] = PreparedStatements.OFF.value
         stack.start_api()
         for kind in WORKERS:
             stack.start_worker(kind)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import statistics
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,11 @@ from harness.pytest_target import (  # noqa: F401 (pytest finds these by name)
     target,
 )
 from reference.jobqueue import QueueClient
+from reference.pooling import PREPARED_STATEMENTS_ENV, PreparedStatements, connect_kwargs
 
 SOURCE_ENV = "DRAGONFLY_PG_SOURCE"
 URL_ENV = "DRAGONFLY_PG_URL"
+DIRECT_URL_ENV = "DRAGONFLY_PG_DIRECT_URL"
 IMAGE_ENV = "DRAGONFLY_PG_IMAGE"
 DATA_ROOT_ENV = "DRAGONFLY_PG_DATA_ROOT"
 TEMPLATE_ENV = "DRAGONFLY_PG_TEMPLATE"
@@ -45,6 +48,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--pg-url", default=None, help=f"URL of an external Postgres (default: ${URL_ENV})"
+    )
+    group.addoption(
+        "--pg-direct-url",
+        default=None,
+        help="when --pg-url goes through a transaction pooler (e.g. Supabase's on 6543): the "
+        "server's direct URL, for creating, migrating and cloning databases "
+        f"(default: ${DIRECT_URL_ENV})",
     )
     group.addoption(
         "--pg-image",
@@ -99,6 +109,7 @@ def pg_server(pytestconfig: pytest.Config) -> Iterator[PostgresServer]:
         server = open_server(
             chosen_source(pytestconfig),
             url=_setting(pytestconfig, "--pg-url", URL_ENV),
+            direct_url=_setting(pytestconfig, "--pg-direct-url", DIRECT_URL_ENV),
             image=_setting(pytestconfig, "--pg-image", IMAGE_ENV),
             data_root=Path(data_root) if data_root else None,
         )
@@ -107,9 +118,25 @@ def pg_server(pytestconfig: pytest.Config) -> Iterator[PostgresServer]:
         pytest.fail(str(error), pytrace=False)
     pytestconfig.stash[SERVER_KEY] = server
     try:
-        yield server
+        with _no_prepared_statements_if(server.pooled):
+            yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def _no_prepared_statements_if(pooled: bool) -> Iterator[None]:
+    """Behind a transaction pooler, DATABASE_PREPARED_STATEMENTS=off for this session: the
+    fixtures' connections and every process the tests start (services, Locust, smoke) inherit
+    it. A value the user set wins, as everywhere (README: the environment rule)."""
+    if not pooled or os.environ.get(PREPARED_STATEMENTS_ENV, "").strip():
+        yield
+        return
+    os.environ[PREPARED_STATEMENTS_ENV] = PreparedStatements.OFF.value
+    try:
+        yield
+    finally:
+        os.environ.pop(PREPARED_STATEMENTS_ENV, None)
 
 
 @pytest.fixture(scope="session")
@@ -149,7 +176,7 @@ def db_connect(database_url: str) -> Iterator[Callable[..., psycopg.Connection[A
 
     def connect(**kwargs: Any) -> psycopg.Connection[Any]:
         kwargs.setdefault("autocommit", True)
-        conn = psycopg.connect(database_url, **kwargs)
+        conn = psycopg.connect(database_url, **{**connect_kwargs(database_url), **kwargs})
         opened.append(conn)
         return conn
 
@@ -210,9 +237,9 @@ def reference_stack(
 
 def _session_secrets(config: pytest.Config) -> list[str]:
     server = config.stash.get(SERVER_KEY, None)
-    password = server.password if server is not None else None
+    passwords = server.passwords if server is not None else []
     chosen = config.stash.get(TARGET_KEY, None)
-    return [*([password] if password else []), *(chosen.secrets() if chosen else [])]
+    return [*passwords, *(chosen.secrets() if chosen else [])]
 
 
 def _scrub(text: str, secrets: list[str]) -> str:

@@ -21,6 +21,7 @@ from harness.postgres.server import PostgresServer, PostgresSourceError
 from harness.postgres.sources import PostgresSource, open_server
 from harness.processes import ReferenceStack
 from reference.db import MigrationError, apply_migrations
+from reference.pooling import PREPARED_STATEMENTS_ENV, PreparedStatements
 
 console = Console(highlight=False)
 
@@ -100,7 +101,12 @@ def run_up(options: UpOptions) -> int:
     tail = LogTail()
     stack: ReferenceStack | None = None
     try:
-        applied = apply_migrations(server.conninfo)
+        # Migrations over the direct connection; behind the pooler source (`--pg-source pooler`)
+        # the services, the demo and their children use no prepared statements (unless the
+        # user's own DATABASE_PREPARED_STATEMENTS says otherwise).
+        applied = apply_migrations(server.admin_conninfo)
+        if server.pooled:
+            os.environ.setdefault(PREPARED_STATEMENTS_ENV, PreparedStatements.OFF.value)
         console.print(f"migrations: {len(applied)} applied now")
         api_key = os.environ.get("DRAGONFLY_API_KEY") or secrets.token_urlsafe(24)
         _write_secret(options.state_dir / "database-url", server.url)

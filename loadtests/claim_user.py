@@ -22,6 +22,7 @@ from loadtests.options import LoadSettings
 from loadtests.process_state import recorder_for
 from loadtests.records import ClaimRecord
 from reference.jobqueue import Job, QueueClient, QueueError
+from reference.pooling import connect_kwargs
 
 LOAD_JOB_TYPE = "load_probe"
 IDLE_WAIT = 0.05  # seconds a user waits after a claim found nothing, instead of spinning
@@ -55,6 +56,7 @@ class ClaimUser(User):
                 autocommit=True,
                 connect_timeout=CONNECT_TIMEOUT,
                 application_name=self.worker_id,
+                **connect_kwargs(self.settings.require_db_url()),
             )
         return QueueClient(self.conn)
 

@@ -17,6 +17,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from loadtests.options import DEFAULT_DRAIN_POLL, LoadSettings, add_load_options
 from loadtests.process_state import recorder_for
 from loadtests.sql import query
+from reference.pooling import connect_kwargs
 
 logger = logging.getLogger(__name__)
 DRAIN_WATCH_LIMIT = 24 * 3600  # seconds: the watcher never outlives a day even if forgotten
@@ -29,7 +30,9 @@ def _options(parser: Any, **_kwargs: Any) -> None:
 def watch_drain(environment: Environment, settings: LoadSettings) -> None:
     """Quit the run, as Locust's --run-time does, once no seeded job is left unfinished."""
     db_url = settings.require_db_url()
-    with psycopg.connect(db_url, autocommit=True, application_name="load-drain-watch") as conn:
+    with psycopg.connect(
+        db_url, autocommit=True, application_name="load-drain-watch", **connect_kwargs(db_url)
+    ) as conn:
         for _ in range(int(DRAIN_WATCH_LIMIT / DEFAULT_DRAIN_POLL)):
             time.sleep(DEFAULT_DRAIN_POLL)  # gevent-patched: yields to the users
             row = conn.execute(query("any_unfinished"), {"run_id": settings.run_id}).fetchone()
@@ -57,7 +60,8 @@ def _flush(environment: Environment, **_kwargs: Any) -> None:
         return  # the master runs no users
     settings = LoadSettings.from_options(environment.parsed_options)
     recorder = recorder_for(settings.run_id)
-    with psycopg.connect(settings.require_db_url(), autocommit=True) as conn:
+    db_url = settings.require_db_url()
+    with psycopg.connect(db_url, autocommit=True, **connect_kwargs(db_url)) as conn:
         claims, operations = recorder.flush(conn)
         conn.execute(
             query("process_flushed"),

@@ -20,6 +20,7 @@ from locust.exception import StopUser
 from harness.csvgen import write_simplicity_csv
 from loadtests.options import API_KEY_ENV, LoadSettings
 from loadtests.sql import query
+from reference.pooling import connect_kwargs
 
 UPLOAD_ROWS = 50  # rows per generated CSV
 BATCH_TIMEOUT = 60.0  # seconds an IntakeUser follows one batch before calling it failed
@@ -94,7 +95,8 @@ class EnqueueUser(HttpUser):
 
     def on_start(self) -> None:
         settings = LoadSettings.from_options(self.environment.parsed_options)
-        with psycopg.connect(settings.require_db_url(), autocommit=True) as conn:
+        db_url = settings.require_db_url()
+        with psycopg.connect(db_url, autocommit=True, **connect_kwargs(db_url)) as conn:
             rows = conn.execute(query("judgment_ids"), {"limit": JUDGMENTS_PER_USER}).fetchall()
         if not rows:
             raise StopUser("no judgments to enqueue for: run IntakeUser or ingest a CSV first")

@@ -12,6 +12,7 @@ from harness.csvgen import write_simplicity_csv
 from harness.demo import DemoError, finished_batch, upload_csv
 from harness.waiting import wait_until
 from loadtests.sql import query
+from reference.pooling import connect_kwargs
 
 SEED_CSV_ROWS = 200
 SEED_CSV_SEED = 97  # its case numbers stay apart from the IntakeUser's generated files
@@ -20,7 +21,7 @@ INGEST_TIMEOUT = 120.0  # seconds for the seed batch to be ingested
 
 def ensure_judgments(db_url: str, api_url: str, api_key: str | None) -> int:
     """Judgments on hand; uploads and waits for one generated CSV when there are none."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
+    with psycopg.connect(db_url, autocommit=True, **connect_kwargs(db_url)) as conn:
         if conn.execute(query("judgment_ids"), {"limit": 1}).fetchall():
             return 0
     headers = {"X-DRAGONFLY-API-KEY": api_key} if api_key else {}

@@ -40,6 +40,7 @@ from loadtests.locust_processes import LocustRun, start_locust
 from loadtests.options import API_KEY_ENV, DB_URL_ENV
 from loadtests.summary import Thresholds, build_summary, print_summary, read_locust_stats
 from reference.db import MigrationError, apply_migrations
+from reference.pooling import connect_kwargs
 
 HTTP_USERS = {"EnqueueUser", "IntakeUser"}
 EXIT_PASSED, EXIT_FAILED, EXIT_SETUP = 0, 1, 2
@@ -162,7 +163,9 @@ def _run(
     endpoints: Endpoints,
     target: Target,
 ) -> int:
-    with psycopg.connect(endpoints.db_url, autocommit=True) as conn:
+    with psycopg.connect(
+        endpoints.db_url, autocommit=True, **connect_kwargs(endpoints.db_url)
+    ) as conn:
         create_audit_tables(conn)
         seeded = seed_jobs(conn, run_id, args.seed_jobs) if "ClaimUser" in user_classes else 0
     _print(f"load: seeded {seeded:,} load_probe jobs; reports in {out_dir}")
@@ -192,7 +195,9 @@ def _run(
     locust = start_locust(run, env)
     code = locust.wait(_print)
     processes = (args.workers + args.remote_workers) or 1
-    with psycopg.connect(endpoints.db_url, autocommit=True) as conn:
+    with psycopg.connect(
+        endpoints.db_url, autocommit=True, **connect_kwargs(endpoints.db_url)
+    ) as conn:
         wait_for_records(conn, run_id, processes, RECORDS_WAIT if code == 0 else 2.0)
         audit = audit_run(conn, run_id, processes)
         latency = operation_latency(conn, run_id)

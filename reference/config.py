@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from enum import StrEnum
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 
 import psycopg
@@ -27,6 +27,8 @@ from pydantic_settings import (
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from reference.pooling import PreparedStatements, connect_kwargs
 
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # 10 MB
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -122,6 +124,12 @@ class Settings(BaseSettings):
         validation_alias="database_url",
         description="DATABASE_URL: when set, wins over SUPABASE_DB_URL_<MODE> (local runs, tests).",
     )
+    database_prepared_statements: PreparedStatements = Field(
+        PreparedStatements.AUTO,
+        description="DATABASE_PREPARED_STATEMENTS: auto (off for Supabase's transaction pooler, "
+        "port 6543 or a *.pooler.supabase.com host; on otherwise), on, or off (any other "
+        "transaction pooler).",
+    )
     environment: Environment = Environment.DEV
     log_level: LogLevel = "INFO"
     worker_poll_interval: float | None = Field(
@@ -194,7 +202,7 @@ class Settings(BaseSettings):
         # Arguments, then the environment (load_settings' mapping when it was given one).
         return (init_settings, _EnvironSource(settings_cls, _ENVIRON.get()))
 
-    @field_validator("supabase_mode", "environment", mode="before")
+    @field_validator("supabase_mode", "environment", "database_prepared_statements", mode="before")
     @classmethod
     def _lowercase(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -276,6 +284,12 @@ class Settings(BaseSettings):
         return dsn.get_secret_value()
 
     @property
+    def database_connect_kwargs(self) -> dict[str, Any]:
+        """psycopg.connect keyword arguments for database_url (no prepared statements behind a
+        transaction pooler: see reference.pooling)."""
+        return connect_kwargs(self.database_url, self.database_prepared_statements)
+
+    @property
     def database_url_masked(self) -> str:
         return mask_dsn(self.database_url)
 
@@ -289,6 +303,8 @@ _SECRETS = {
 _FIXES = {
     "SUPABASE_MODE": "set SUPABASE_MODE=dev or SUPABASE_MODE=prod",
     "ENVIRONMENT": "set ENVIRONMENT=dev, ENVIRONMENT=staging or ENVIRONMENT=prod",
+    "DATABASE_PREPARED_STATEMENTS": "set DATABASE_PREPARED_STATEMENTS=off behind a transaction "
+    "pooler, on for a direct connection, or auto (the default: off for Supabase's pooler on 6543)",
     "LOG_LEVEL": "set LOG_LEVEL to one of DEBUG, INFO, WARNING, ERROR, CRITICAL (default INFO)",
     "PORT": "set PORT to a whole number from 1 to 65535, or unset it for 8888",
     "WORKER_POLL_INTERVAL": "set WORKER_POLL_INTERVAL to a positive number of seconds (e.g. 2.5), "

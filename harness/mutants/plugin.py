@@ -39,7 +39,8 @@ def queue_mutant(pg_databases: TestDatabases) -> str | None:
             raise pytest.UsageError(f"${MUTANT_ENV}: unknown mutant {name!r}; known: {known}")
         _allow_connections(pg_databases, True)
         try:
-            conninfo = pg_databases.server.conninfo_for(pg_databases.template)
+            # Direct, never pooled: a pooled server connection left on the template stops clones.
+            conninfo = pg_databases.server.direct_conninfo_for(pg_databases.template)
             with psycopg.connect(conninfo, autocommit=True) as conn:
                 mutant.apply(conn)
         finally:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from harness.postgres.server import PostgresServer
+from harness.postgres.server import PostgresServer, PostgresSourceError
 from reference.db import apply_migrations
 
 
@@ -22,7 +22,11 @@ class CloneTimes:
 
 
 class TestDatabases:
-    """Creates the migrated template on a server and clones one database per test from it."""
+    """Creates the migrated template on a server and clones one database per test from it.
+
+    Always over the server's direct connection, never through a pooler: CREATE DATABASE ...
+    TEMPLATE fails while any session (a pooled server connection included) uses the template.
+    """
 
     __test__ = False  # not a pytest test class despite the name
 
@@ -37,9 +41,9 @@ class TestDatabases:
 
     @property
     def admin(self) -> psycopg.Connection[object]:
-        """The maintenance connection (autocommit)."""
+        """The maintenance connection (autocommit, direct)."""
         if self._admin is None or self._admin.closed or self._admin.broken:
-            self._admin = psycopg.connect(self.server.conninfo, autocommit=True)
+            self._admin = psycopg.connect(self.server.admin_conninfo, autocommit=True)
         return self._admin
 
     def _execute(self, statement: sql.Composed) -> None:
@@ -55,7 +59,7 @@ class TestDatabases:
         """Create the template database and apply every migration to it, once."""
         started = time.monotonic()
         self._execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.template)))
-        apply_migrations(self.server.conninfo_for(self.template))
+        apply_migrations(self.server.direct_conninfo_for(self.template))
         # No connections to a template: CREATE DATABASE ... TEMPLATE fails while one is open.
         self._execute(
             sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(
@@ -75,11 +79,20 @@ class TestDatabases:
         """A new database cloned from the template; returns its name."""
         name = f"{self.prefix}_{secrets.token_hex(6)}"
         started = time.monotonic()
-        self._execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
-                sql.Identifier(name), sql.Identifier(self.template)
-            )
+        statement = sql.SQL("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY").format(
+            sql.Identifier(name), sql.Identifier(self.template)
         )
+        try:
+            self._execute(statement)
+        except psycopg.errors.ObjectInUse as error:
+            if self.server.pooled:
+                raise
+            raise PostgresSourceError(
+                f"cannot clone {self.template}: {error}. Another session uses it; when the URL "
+                "goes through a transaction pooler (e.g. Supabase's on port 6543), give the "
+                "server's direct URL too (--pg-direct-url or DRAGONFLY_PG_DIRECT_URL): the "
+                "pooler keeps server connections to the template open"
+            ) from None
         self.times.clone_seconds.append(time.monotonic() - started)
         return name
 

@@ -37,7 +37,7 @@ def embedded_bin_dir() -> Path:
     return bin_dir
 
 
-def _ensure_server_user() -> pwd.struct_passwd:
+def ensure_server_user() -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(SERVER_USER)
     except KeyError:
@@ -56,7 +56,7 @@ def _ensure_server_user() -> pwd.struct_passwd:
         return pwd.getpwnam(SERVER_USER)
 
 
-def _let_others_traverse(path: Path) -> None:
+def let_others_traverse(path: Path) -> None:
     """Give the server user execute (traverse) permission on path's ancestors, as the wheel does."""
     for folder in [path, *path.parents]:
         mode = folder.stat().st_mode
@@ -78,7 +78,7 @@ class EmbeddedPostgres:
         self.log_file = self.workdir / "server.log"
         self.password = secrets.token_urlsafe(18)
         self.port = 0
-        self.user: pwd.struct_passwd | None = _ensure_server_user() if os.geteuid() == 0 else None
+        self.user: pwd.struct_passwd | None = ensure_server_user() if os.geteuid() == 0 else None
 
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run a PostgreSQL program as the server user."""
@@ -106,8 +106,8 @@ class EmbeddedPostgres:
         password_file.write_text(self.password)
         password_file.chmod(0o600)
         if self.user:
-            _let_others_traverse(self.bin_dir)
-            _let_others_traverse(self.workdir.parent)
+            let_others_traverse(self.bin_dir)
+            let_others_traverse(self.workdir.parent)
             for path in (self.workdir, password_file):
                 os.chown(path, self.user.pw_uid, self.user.pw_gid)
         result = self._run(

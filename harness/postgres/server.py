@@ -67,12 +67,33 @@ def as_url(conninfo: str, dbname: str | None = None, *, masked: bool = False) ->
 class PostgresServer:
     """A running Postgres server and how to reach it."""
 
-    source: str  # "container", "embedded" or "external"
+    source: str  # "container", "embedded", "external" or "pooler"
     conninfo: str = field(repr=False)  # connection string to the maintenance database
     description: str = ""  # where it runs, for reports (never holds a password)
     _stop: Callable[[], None] | None = field(default=None, repr=False)
     _process: RestartableServer | None = field(default=None, repr=False)
     container_id: str | None = None  # the container source's, for pause and network faults
+    # Behind a transaction pooler: the server's own address, for what a pooler cannot carry
+    # (CREATE DATABASE ... TEMPLATE, migrations); None when `conninfo` is the server itself.
+    direct_conninfo: str | None = field(default=None, repr=False)
+    # Behind a transaction pooler: server connections per (database, user) pair, so a test can
+    # visit every pooled server connection (open this many clients, each in a transaction).
+    pool_size: int | None = None
+
+    @property
+    def pooled(self) -> bool:
+        """Whether `conninfo` goes through a transaction pooler (no session state, no
+        prepared statements kept between transactions)."""
+        return self.direct_conninfo is not None
+
+    @property
+    def admin_conninfo(self) -> str:
+        """The direct connection string to the maintenance database (clones, migrations)."""
+        return self.direct_conninfo or self.conninfo
+
+    def direct_conninfo_for(self, dbname: str) -> str:
+        """The direct (never pooled) connection string for another database on this server."""
+        return make_conninfo(self.admin_conninfo, dbname=dbname)
 
     def conninfo_for(self, dbname: str) -> str:
         """The libpq key=value connection string for another database on this server."""
@@ -92,6 +113,13 @@ class PostgresServer:
         """The password in the connection string, for masking it in reports."""
         value = conninfo_to_dict(self.conninfo).get("password")
         return str(value) if value else None
+
+    @property
+    def passwords(self) -> list[str]:
+        """Every password this server's connection strings hold (pooled and direct)."""
+        strings = [self.conninfo, *([self.direct_conninfo] if self.direct_conninfo else [])]
+        found = [conninfo_to_dict(conninfo).get("password") for conninfo in strings]
+        return list(dict.fromkeys(str(value) for value in found if value))
 
     @property
     def dbname(self) -> str:

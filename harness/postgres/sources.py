@@ -1,4 +1,5 @@
-"""Choose a Postgres source: external URL, testcontainers, or embedded; auto tries in turn."""
+"""Choose a Postgres source: external URL, testcontainers, embedded, or embedded behind PgBouncer
+(pooler); auto tries external, container, embedded in turn."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from harness.postgres.container import DEFAULT_IMAGE, start_container
 from harness.postgres.embedded import start_embedded
 from harness.postgres.external import use_external
+from harness.postgres.pooler import start_pooled_embedded
 from harness.postgres.server import PostgresServer, PostgresSourceError
 
 
@@ -17,6 +19,7 @@ class PostgresSource(StrEnum):
     CONTAINER = "container"
     EMBEDDED = "embedded"
     EXTERNAL = "external"
+    POOLER = "pooler"
 
 
 class NoPostgresSourceError(PostgresSourceError):
@@ -27,6 +30,7 @@ def open_server(
     source: PostgresSource,
     *,
     url: str | None = None,
+    direct_url: str | None = None,
     image: str | None = None,
     data_root: Path | None = None,
 ) -> PostgresServer:
@@ -36,13 +40,15 @@ def open_server(
             raise NoPostgresSourceError(
                 "external: no URL given; pass --pg-url or set DRAGONFLY_PG_URL"
             )
-        return use_external(url)
+        return use_external(url, direct_url)
+    if source is PostgresSource.POOLER:
+        return start_pooled_embedded(data_root)
     if source is PostgresSource.CONTAINER:
         return start_container(image or DEFAULT_IMAGE)
     if source is PostgresSource.EMBEDDED:
         return start_embedded(data_root)
     attempts: list[Callable[[], PostgresServer]] = [
-        *([lambda: use_external(url)] if url else []),
+        *([lambda: use_external(url, direct_url)] if url else []),
         lambda: start_container(image or DEFAULT_IMAGE),
         lambda: start_embedded(data_root),
     ]

@@ -30,7 +30,7 @@ def open_pool(settings: Settings) -> ConnectionPool[Any]:
         min_size=POOL_MIN_SIZE,
         max_size=POOL_MAX_SIZE,
         open=False,
-        kwargs={"autocommit": True},
+        kwargs={"autocommit": True, **settings.database_connect_kwargs},
         check=ConnectionPool.check_connection,
         name="dragonfly-api",
     )

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 from uuid import UUID
 
 import psycopg
@@ -38,8 +39,11 @@ class LeaseKeeper:
         heartbeat_interval: float,
         lost: threading.Event | None = None,
         deadline: float = float("inf"),
+        connect_kwargs: dict[str, Any] | None = None,
     ) -> None:
         self.conninfo = conninfo
+        # e.g. no prepared statements behind a transaction pooler (Settings.database_connect_kwargs)
+        self.connect_kwargs = connect_kwargs or {}
         self.job_id = job_id
         self.worker_id = worker_id
         self.extend_interval = extend_interval
@@ -89,7 +93,10 @@ class LeaseKeeper:
                 try:
                     if conn is None or conn.closed:
                         conn = psycopg.connect(
-                            self.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT
+                            self.conninfo,
+                            autocommit=True,
+                            connect_timeout=CONNECT_TIMEOUT,
+                            **self.connect_kwargs,
                         )
                     self._tick(QueueClient(conn), time.monotonic(), due)
                 except (QueueError, psycopg.Error) as error:

@@ -119,6 +119,7 @@ class Worker:
                     self.settings.database_url,
                     autocommit=True,
                     connect_timeout=CONNECT_TIMEOUT,
+                    **self.settings.database_connect_kwargs,
                     application_name=self.worker_id,
                 )
                 logger.info("connected to the database")
@@ -198,6 +199,7 @@ class Worker:
                     heartbeat_interval=self.settings.worker_heartbeat_interval,
                     lost=context.lease,
                     deadline=context.deadline,
+                    connect_kwargs=self.settings.database_connect_kwargs,
                 ):
                     handler(job, context)
             except Exception as error:  # a handler's failure must never end the worker

@@ -12,14 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
-from harness.contract_target import TargetApi, target_client
+from harness.contract_target import TargetApi, target_client, target_db_connection
 from harness.targets import Target
 
 OPENAPI_SNAPSHOT = Path(__file__).with_name("openapi.json")
-CONNECT_TIMEOUT = 10  # seconds to reach a named target's database
 
 
 @pytest.fixture
@@ -56,10 +54,7 @@ def contract_db(target: Target, request: pytest.FixtureRequest) -> Iterator[Any]
     url = target.db_url_value()
     if url is None:
         pytest.skip(f"the named target {target.describe()} has no database: pass --db-url")
-    options = "" if target.may_write else "-c default_transaction_read_only=on"
-    with psycopg.connect(
-        url, autocommit=True, options=options, connect_timeout=CONNECT_TIMEOUT
-    ) as conn:
+    with target_db_connection(url, may_write=target.may_write) as conn:
         yield conn
 
 

@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 from harness.processes import ReferenceStack
+from reference.pooling import connect_kwargs
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGETABLE = [
@@ -83,7 +84,7 @@ def run_contract_suite(stack: ReferenceStack, tmp_path: Path, *options: str) -> 
 
 
 def stored(database_url: str) -> tuple[Any, ...]:
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(database_url, **connect_kwargs(database_url)) as conn:
         row = conn.execute(
             "SELECT (SELECT count(*) FROM ops.ingest_batches),"
             " (SELECT count(*) FROM ops.job_queue), (SELECT count(*) FROM public.judgments)"

@@ -21,6 +21,7 @@ from harness.targets import Target
 from harness.waiting import wait_until
 from reference.config import load_settings
 from reference.jobqueue import JobType, QueueClient
+from reference.pooling import connect_kwargs
 from reference.workers.context import JobContext
 from reference.workers.ingest_processor import handle_ingest_csv
 
@@ -212,7 +213,7 @@ def unique_csv() -> tuple[bytes, list[str]]:
 
 def run_ingest_locally(database_url: str) -> None:
     """The Ingest Processor's handler on the pending job (a named target has its own worker)."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
+    with psycopg.connect(database_url, autocommit=True, **connect_kwargs(database_url)) as conn:
         queue = QueueClient(conn)
         [job] = queue.claim_pending_job([JobType.INGEST_CSV], "contract-test")
         settings = load_settings({"DATABASE_URL": database_url})

@@ -1,4 +1,4 @@
-"""The plugin's three Postgres sources, each exercised by a real inner pytest run.
+"""The plugin's Postgres sources, each exercised by a real inner pytest run.
 
 The inner runs load the harness through its `pytest11` entry point from an empty project,
 as any project that installs dragonfly-harness would.
@@ -7,12 +7,19 @@ as any project that installs dragonfly-harness would.
 from __future__ import annotations
 
 import os
+import pwd
+import re
+import stat
+from pathlib import Path
 
 import pytest
 
+from harness.network import free_port
 from harness.postgres.container import start_container
+from harness.postgres.embedded import SERVER_USER
 from harness.postgres.external import use_external
 from harness.postgres.image import DEFAULT_LOCAL_IMAGE
+from harness.postgres.pooler import PgBouncer
 from harness.postgres.server import PostgresServer, PostgresSourceError
 from harness.postgres.sources import PostgresSource, open_server
 
@@ -52,6 +59,52 @@ def test_external_source_uses_the_given_url(
 
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*INNER SOURCE external*", "postgres: external *"])
+
+
+POOLER_INNER_TEST = """
+import os, stat, psycopg
+
+def test_through_pgbouncer(pg_server, database_url, db_conn, queue):
+    assert pg_server.source == "pooler" and pg_server.pooled and pg_server.pool_size == 4
+    assert os.environ["DATABASE_PREPARED_STATEMENTS"] == "off"
+    for n in range(20):  # far past psycopg's prepare threshold of 5
+        queue.queue_job("ingest_csv", {"n": n})
+        assert db_conn.execute("SELECT count(*) FROM ops.job_queue").fetchone() == (n + 1,)
+    direct = psycopg.conninfo.conninfo_to_dict(pg_server.direct_conninfo)
+    assert db_conn.execute("SELECT inet_server_port()").fetchone() == (int(direct["port"]),)
+    port = psycopg.conninfo.conninfo_to_dict(pg_server.conninfo)["port"]
+    for entry in os.listdir("/proc"):
+        try:
+            args = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\\0")
+            if b"pgbouncer" in args[0] and f"listen_port = {port}\\n" in open(args[1]).read():
+                print("INNER PGBOUNCER PID", entry)
+        except (OSError, IndexError):
+            pass
+"""
+
+
+def test_pooler_source_runs_pgbouncer_and_stops_it(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_inner=POOLER_INNER_TEST)
+    result = pytester.runpytest_subprocess(
+        "-s", "-p", "no:cacheprovider", "--pg-source=pooler", timeout=180
+    )
+
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["postgres: PgBouncer (transaction mode, pool size 4) on *"])
+    [pid] = re.findall(r"INNER PGBOUNCER PID (\d+)", result.stdout.str())
+    assert not Path(f"/proc/{pid}").exists()  # stopped with the session: no orphan
+
+
+def test_pooler_files_are_private_to_its_unprivileged_user() -> None:
+    pooler = PgBouncer("postgresql://postgres:pw@127.0.0.1:1/postgres")
+    try:
+        config = pooler._configure(free_port())
+        for path in (config, pooler.workdir / "users.txt"):
+            assert stat.S_IMODE(path.stat().st_mode) == 0o600
+            if os.geteuid() == 0:
+                assert path.stat().st_uid == pwd.getpwnam(SERVER_USER).pw_uid
+    finally:
+        pooler.destroy()
 
 
 def _container_image_or_skip() -> str:
