@@ -22,6 +22,12 @@ from starlette.requests import ClientDisconnect, Request
 
 from reference.api.errors import ApiError
 from reference.api.schemas import UploadAccepted
+from reference.api.sniff import (
+    check_file_kind,
+    check_unicode_bom,
+    separator_error,
+    wrong_separator,
+)
 from reference.api.sql import execute, fetch_one
 from reference.jobqueue import JobType, QueueClient
 from reference.simplicity import HeaderError, map_header
@@ -207,12 +213,19 @@ def _decode(content: bytes) -> str:
 
 
 def check_csv(content: bytes) -> None:
-    """Raise the ApiError for an empty, non-UTF-8 or header-less CSV; return if it is usable."""
+    """Raise the ApiError for an empty, non-UTF-8 or header-less CSV; return if it is usable.
+
+    The bytes are sniffed first (compressed, archive, PDF, Excel, UTF-16/32), so each of those
+    gets its own code instead of an answer about one of its bytes.
+    """
+    check_file_kind(content)
+    check_unicode_bom(content)
     if not content.removeprefix(codecs.BOM_UTF8).strip():
         raise ApiError(400, "empty_file", "the file is empty: upload a CSV with a header row")
+    text = _decode(content)
     # newline="": lines end at \r\n, \n or a lone \r, as in the Ingest Processor (old Excel for
     # Mac ends lines with \r alone; without this the header was "malformed_csv").
-    records = csv.reader(io.StringIO(_decode(content), newline=""), strict=False)
+    records = csv.reader(io.StringIO(text, newline=""), strict=False)
     try:
         # Like the Ingest Processor: the header is the first row that is not blank.
         header = next((row for row in records if any(field.strip() for field in row)), [])
@@ -223,6 +236,10 @@ def check_csv(content: bytes) -> None:
     try:
         map_header(header)
     except HeaderError as error:
+        header_line = next((line for line in text.splitlines() if line.strip()), "")
+        separator = wrong_separator(header_line)
+        if separator is not None:
+            raise separator_error(separator) from None
         raise ApiError(400, error.code, f"the header row is not usable: {error}") from None
 
 
