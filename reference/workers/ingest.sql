@@ -80,7 +80,8 @@ WITH repeated AS (
 -- pattern and cast would run again at every later mention of its column.
 -- The judgment a row updates: the one holding its key (in the spelling stored first), else one
 -- stored under exactly this spelling without a key (from before 0014, or written by hand), else
--- a new one with the reader's id; `unkeyed` rows add their key below.
+-- a new one with the reader's id. Rows whose key is missing add it below; a key whose judgment
+-- was deleted (stale) is re-pointed.
 parsed AS MATERIALIZED (
     SELECT
         s.*,
@@ -88,7 +89,8 @@ parsed AS MATERIALIZED (
         lower(s.case_number) AS case_key,
         coalesce(kj.case_number, s.case_number) AS stored_case_number,
         coalesce(kj.id, ej.id, s.id) AS judgment_id,
-        k.case_key IS NULL AS unkeyed,
+        k.case_key IS NULL AS key_missing,
+        k.case_key IS NOT NULL AND kj.id IS NULL AS key_stale,
         CASE
             WHEN s.judgment_amount ~ '^\$?\s*(\d{1,12}|\d{1,3}(,\d{3}){1,3})(\.\d{1,2})?$'
             THEN translate(s.judgment_amount, '$, ', '')::numeric(14, 2)
@@ -102,7 +104,7 @@ parsed AS MATERIALIZED (
     LEFT JOIN repeated AS r ON r.case_key = lower(s.case_number)
     LEFT JOIN public.judgment_case_keys AS k ON k.case_key = lower(s.case_number)
     LEFT JOIN public.judgments AS kj ON kj.id = k.judgment_id
-    LEFT JOIN public.judgments AS ej ON k.case_key IS NULL AND ej.case_number = s.case_number
+    LEFT JOIN public.judgments AS ej ON kj.id IS NULL AND ej.case_number = s.case_number
 ),
 errors AS (
     SELECT
@@ -135,8 +137,8 @@ errors AS (
 -- row errors, the upsert and the count below all read it
 checked AS MATERIALIZED (
     SELECT
-        row_number, judgment_id, case_key, stored_case_number, unkeyed, case_number, plaintiff,
-        defendant, county,
+        row_number, judgment_id, case_key, stored_case_number, key_missing, key_stale, case_number,
+        plaintiff, defendant, county,
         judgment_amount AS amount_text, filing_date AS date_text, amount, filed_on, first_row,
         case_error, plaintiff_error, defendant_error, amount_error, date_error, length_error,
         num_nonnulls(
@@ -256,7 +258,13 @@ keyed AS (
     INSERT INTO public.judgment_case_keys (case_key, judgment_id)
     SELECT case_key, judgment_id
     FROM checked
-    WHERE valid AND unkeyed
+    WHERE valid AND key_missing
+),
+repointed AS (
+    UPDATE public.judgment_case_keys AS k
+    SET judgment_id = c.judgment_id
+    FROM checked AS c
+    WHERE c.valid AND c.key_stale AND k.case_key = c.case_key
 )
 SELECT (SELECT count(*) FROM checked WHERE valid), (SELECT count(*) FROM upserted);
 

@@ -68,6 +68,18 @@ def test_one_case_in_three_spellings_is_one_judgment_and_a_later_spelling_update
         assert (second["status"], second["valid_rows"]) == ("completed", 1)
         assert judgments(db_conn) == [("kgs-2024-001", "999.00")]  # first spelling, new amount
 
+        # Its judgment deleted by hand, the key is stale: the next upload re-points it.
+        db_conn.execute("DELETE FROM public.judgments")
+        third = ingest(client, HEADER + "Kgs-2024-001,Acme,John Doe,5,01/15/2024,Kings\r\n")
+
+        assert (third["status"], third["valid_rows"]) == ("completed", 1)
+        assert judgments(db_conn) == [("Kgs-2024-001", "5.00")]
+        keys = db_conn.execute(
+            "SELECT k.case_key, j.case_number FROM public.judgment_case_keys AS k"
+            " JOIN public.judgments AS j ON j.id = k.judgment_id"
+        ).fetchall()
+        assert keys == [("kgs-2024-001", "Kgs-2024-001")]
+
 
 def test_a_header_row_repeated_mid_file_is_a_row_error_of_its_own(
     reference_stack: ReferenceStack, db_conn: psycopg.Connection[Any]
