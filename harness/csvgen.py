@@ -1,14 +1,22 @@
 """Deterministic generator of large "Simplicity" CSV exports, streamed to disk.
 
-`python -m harness.csvgen --rows 100000 --out big.csv [--invalid-every N] [--seed S]`
+`python -m harness.csvgen --rows 100000 --out big.csv [--invalid-every N] [--seed S] [--kind K]`
+
+`--kind` writes the same rows as a file real clients send by mistake (FILE_KINDS): another
+separator, UTF-16/UTF-32, compressed or zipped, a header pasted mid-file. The API refuses each
+with its own error code, except `repeated-header`, whose repeated row is a row error.
 """
 
 from __future__ import annotations
 
 import argparse
+import bz2
 import csv
+import gzip
+import io
 import random
 import sys
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -87,6 +95,56 @@ SPOILERS: tuple[tuple[str, Callable[[Row, Row], Row]], ...] = (
 )
 
 
+def _separated(separator: str) -> Callable[[bytes], bytes]:
+    def convert(content: bytes) -> bytes:
+        rows = csv.reader(io.StringIO(content.decode("utf-8-sig"), newline=""))
+        buffer = io.StringIO()
+        csv.writer(buffer, delimiter=separator, lineterminator="\r\n").writerows(rows)
+        return buffer.getvalue().encode()
+
+    return convert
+
+
+def _zipped(member: str) -> Callable[[bytes], bytes]:
+    def convert(content: bytes) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            if member.startswith("xl/"):  # enough of a workbook for a sniffer: its parts' names
+                archive.writestr("[Content_Types].xml", "<Types/>")
+            archive.writestr(member, content)
+        return buffer.getvalue()
+
+    return convert
+
+
+def _repeated_header(content: bytes) -> bytes:
+    lines = content.splitlines(keepends=True)
+    middle = max(1, len(lines) // 2)
+    return b"".join([*lines[:middle], lines[0], *lines[middle:]])
+
+
+# A CSV as clients send it by mistake; the API's error code for each is in the README's table.
+FILE_KINDS: dict[str, Callable[[bytes], bytes]] = {
+    "csv": lambda content: content,
+    "semicolon": _separated(";"),
+    "tab": _separated("\t"),
+    "pipe": _separated("|"),
+    "utf-16": lambda content: content.decode("utf-8-sig").encode("utf-16"),
+    "utf-32": lambda content: content.decode("utf-8-sig").encode("utf-32"),
+    "gzip": lambda content: gzip.compress(content, mtime=0),
+    "bzip2": bz2.compress,
+    "zip": _zipped("judgments.csv"),
+    "xlsx": _zipped("xl/worksheets/sheet1.xml"),
+    "pdf": lambda content: b"%PDF-1.7\n" + content,
+    "repeated-header": _repeated_header,
+}
+
+
+def as_file_kind(content: bytes, kind: str) -> bytes:
+    """A UTF-8 CSV's bytes as the file kind `kind` (a key of FILE_KINDS)."""
+    return FILE_KINDS[kind](content)
+
+
 def write_simplicity_csv(path: Path, rows: int, *, seed: int = 0, invalid_every: int = 0) -> Path:
     """Write `rows` data rows after the Simplicity header; every n-th row invalid when n > 0.
 
@@ -130,6 +188,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         metavar="N",
         help="make every N-th row invalid, rotating through the error kinds (default: none)",
     )
+    parser.add_argument(
+        "--kind",
+        choices=sorted(FILE_KINDS),
+        default="csv",
+        help="write the rows as this kind of file (default csv; see FILE_KINDS)",
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.rows <= MAX_ROWS:
         parser.error(f"--rows must be between 0 and {MAX_ROWS:,} (got {args.rows})")
@@ -145,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(str(error))
     except OSError as error:
         parser.error(f"--out: cannot write {args.out}: {error.strerror}")
+    if args.kind != "csv":
+        path.write_bytes(as_file_kind(path.read_bytes(), args.kind))
     invalid = args.rows // args.invalid_every if args.invalid_every else 0
     print(f"wrote {path}: {args.rows:,} rows ({invalid:,} invalid), {path.stat().st_size:,} bytes")
 

@@ -179,6 +179,12 @@ class Settings(BaseSettings):
         "when unset the API refuses every write request.",
     )
     max_upload_bytes: int = Field(DEFAULT_MAX_UPLOAD_BYTES, gt=0, description="Upload limit.")
+    api_header_timeout: float = Field(
+        10.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds a request head may take to arrive before the API answers 408.",
+    )
     # The standard OpenTelemetry variables that pick exporters (the SDK itself reads the rest,
     # e.g. OTEL_SERVICE_NAME, OTEL_EXPORTER_OTLP_HEADERS, OTEL_BSP_SCHEDULE_DELAY).
     otel_exporter_otlp_endpoint: str | None = Field(
@@ -321,6 +327,8 @@ _FIXES = {
             "RETAIN_STOPPED_WORKERS",
         )
     },
+    "API_HEADER_TIMEOUT": "set API_HEADER_TIMEOUT to a positive number of seconds, "
+    "or unset it for 10",
     "MAX_UPLOAD_BYTES": "set MAX_UPLOAD_BYTES to a positive whole number of bytes, "
     "or unset it for 10 MB (10485760)",
     **{

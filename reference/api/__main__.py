@@ -5,10 +5,9 @@ from __future__ import annotations
 import signal
 from types import FrameType
 
-import uvicorn
-
 from reference.api import create_app
 from reference.api.health import SERVICE_NAME
+from reference.api.server import serve
 from reference.config import load_settings_or_exit
 from reference.telemetry import configure_telemetry
 
@@ -24,9 +23,7 @@ def main() -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _exit_cleanly)
     try:
-        # log_config=None: uvicorn's error and access logs go through the root logger that
-        # configure_telemetry set up, so their records carry trace ids.
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+        serve(create_app(settings), settings)
     finally:
         telemetry.shutdown()  # flush spans, metrics and logs before exit
 

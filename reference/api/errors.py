@@ -23,7 +23,8 @@ DESCRIPTIONS = {
     404: "No such resource",
     409: "Conflict with what is already stored",
     413: "The body is too large (an upload: over MAX_UPLOAD_BYTES; JSON: over 64 KiB)",
-    415: "The upload is not a CSV file sent as multipart/form-data",
+    415: "The upload is not a CSV file sent as multipart/form-data (its bytes decide: a "
+    "compressed, archived, PDF or Excel file is named whatever its name or type)",
     422: "A parameter or body field is invalid; the message names it",
     500: "Unexpected server error; the server log has the details",
     503: "The database is unavailable or busy; retry after a few seconds",

@@ -82,13 +82,13 @@ def check_and_store_upload(
     response_model=UploadAccepted,
     responses=error_responses(
         *(400, 401, 409, 413, 415, 422, 500, 503),
-        e400="empty_file, not_utf8, missing_columns, duplicate_columns, malformed_csv, "
-        "invalid_filename, missing_file, "
-        "multiple_files, malformed_multipart",
+        e400="empty_file, not_utf8, utf16_file, utf32_file, wrong_separator, missing_columns, "
+        "duplicate_columns, malformed_csv, invalid_filename, filename_too_long, missing_file, "
+        "multiple_files, malformed_multipart, incomplete_upload",
         e401="invalid_api_key, writes_disabled",
         e409="duplicate_file",
         e413="too_large",
-        e415="not_csv, not_multipart",
+        e415="not_csv, not_multipart, compressed_file, zip_file, excel_file, pdf_file",
         e422="invalid_request",
         e503="database_unavailable, database_busy",
     ),

@@ -18,10 +18,16 @@ from uuid import UUID
 import psycopg
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from reference.api.errors import ApiError
 from reference.api.schemas import UploadAccepted
+from reference.api.sniff import (
+    check_file_kind,
+    check_unicode_bom,
+    separator_error,
+    wrong_separator,
+)
 from reference.api.sql import execute, fetch_one
 from reference.jobqueue import JobType, QueueClient
 from reference.simplicity import HeaderError, map_header
@@ -34,6 +40,7 @@ CSV_CONTENT_TYPES = frozenset(
     {"text/csv", "application/vnd.ms-excel", "text/plain", "application/octet-stream"}
 )
 FIELD = "file"
+MAX_FILENAME_CHARACTERS = 255  # what file systems and the batch listing take
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _HOW_TO_SEND = "send the CSV as multipart/form-data in a field named file, e.g. curl -F file=@x.csv"
 
@@ -53,6 +60,14 @@ def too_large(limit: int) -> ApiError:
         "too_large",
         f"the file is larger than the upload limit of {limit} bytes: split it into smaller "
         "files (each with the header row), or raise MAX_UPLOAD_BYTES on the server",
+    )
+
+
+def incomplete_upload(why: str) -> ApiError:
+    return ApiError(
+        400,
+        "incomplete_upload",
+        f"the upload was cut off ({why}): nothing was stored; send it again, whole",
     )
 
 
@@ -78,6 +93,10 @@ class _FormReader:
         self._headers: dict[bytes, bytes] = {}
         self._name, self._value = b"", b""
         self._in_file = False
+        self.ended = False  # the closing boundary arrived
+
+    def on_end(self) -> None:
+        self.ended = True
 
     def on_part_begin(self) -> None:
         self._headers, self._in_file = {}, False
@@ -111,8 +130,16 @@ class _FormReader:
                 "e.g. judgments.csv",
             )
         name = _CONTROL.sub("", segments[-1])
+        if len(name) > MAX_FILENAME_CHARACTERS:
+            raise ApiError(
+                400,
+                "filename_too_long",
+                f"the file name has {len(name)} characters, more than the limit of "
+                f"{MAX_FILENAME_CHARACTERS}: rename the file to something shorter, e.g. "
+                "judgments-2024-01.csv",
+            )
         content_type = self._headers.get(b"content-type", b"").decode("latin-1")
-        self.upload = Upload(filename=name[:255], content_type=content_type)
+        self.upload = Upload(filename=name, content_type=content_type)
         self._in_file = True
         _check_is_csv(self.upload)
 
@@ -130,6 +157,7 @@ class _FormReader:
             "on_header_end": self.on_header_end,
             "on_headers_finished": self.on_headers_finished,
             "on_part_data": self.on_part_data,
+            "on_end": self.on_end,
         }
 
 
@@ -144,6 +172,7 @@ async def read_upload(request: Request, limit: int) -> Upload:
     if declared.isdigit() and int(declared) > limit + FORM_OVERHEAD:
         raise too_large(limit)
     reader = _FormReader(limit)
+    boundary = options[b"boundary"].decode("latin-1")
     parser = MultipartParser(options[b"boundary"], reader.callbacks())
     received = 0
     try:
@@ -153,10 +182,18 @@ async def read_upload(request: Request, limit: int) -> Upload:
                 raise too_large(limit)
             parser.write(chunk)
         parser.finalize()
+    except ClientDisconnect:
+        # The body ended before its Content-Length (the client or a proxy closed): no one hears
+        # this answer, but the upload is refused, never stored.
+        raise incomplete_upload("the connection closed before the whole body arrived") from None
     except MultipartParseError:
         raise ApiError(
             400, "malformed_multipart", f"the multipart body is malformed: {_HOW_TO_SEND}"
         ) from None
+    if not reader.ended:
+        # No closing boundary: the body stops mid-part (e.g. mid-row). Stored, its last row would
+        # pass for a whole one ("...,1000000" cut to "...,10").
+        raise incomplete_upload(f"the body ends without its closing boundary --{boundary}--")
     if reader.upload is None:
         raise ApiError(400, "missing_file", f"the form has no field named file: {_HOW_TO_SEND}")
     return reader.upload
@@ -176,12 +213,19 @@ def _decode(content: bytes) -> str:
 
 
 def check_csv(content: bytes) -> None:
-    """Raise the ApiError for an empty, non-UTF-8 or header-less CSV; return if it is usable."""
+    """Raise the ApiError for an empty, non-UTF-8 or header-less CSV; return if it is usable.
+
+    The bytes are sniffed first (compressed, archive, PDF, Excel, UTF-16/32), so each of those
+    gets its own code instead of an answer about one of its bytes.
+    """
+    check_file_kind(content)
+    check_unicode_bom(content)
     if not content.removeprefix(codecs.BOM_UTF8).strip():
         raise ApiError(400, "empty_file", "the file is empty: upload a CSV with a header row")
+    text = _decode(content)
     # newline="": lines end at \r\n, \n or a lone \r, as in the Ingest Processor (old Excel for
     # Mac ends lines with \r alone; without this the header was "malformed_csv").
-    records = csv.reader(io.StringIO(_decode(content), newline=""), strict=False)
+    records = csv.reader(io.StringIO(text, newline=""), strict=False)
     try:
         # Like the Ingest Processor: the header is the first row that is not blank.
         header = next((row for row in records if any(field.strip() for field in row)), [])
@@ -192,6 +236,10 @@ def check_csv(content: bytes) -> None:
     try:
         map_header(header)
     except HeaderError as error:
+        header_line = next((line for line in text.splitlines() if line.strip()), "")
+        separator = wrong_separator(header_line)
+        if separator is not None:
+            raise separator_error(separator) from None
         raise ApiError(400, error.code, f"the header row is not usable: {error}") from None
 
 

@@ -64,22 +64,33 @@ COPY ingest_rejected (row_number, error_code, message, raw_row) FROM STDIN;
 -- Validate every staged row, record each problem of each row and upsert the valid rows, all
 -- in ONE statement: the checked rows are kept in memory, not written to a table and read back.
 -- Returns (valid rows, judgments inserted or changed).
--- repeated: case numbers found more than once, and the first row, which wins (a hash
+-- A case number's identity is its key: trimmed (the reader trims every field) and lower-cased,
+-- as in public.judgment_case_keys (migration 0014); the judgment keeps its first spelling.
+-- repeated: case keys found more than once, and the first row, which wins (a hash
 -- aggregate: a window partitioned by case number costs far more for 100k one-row partitions)
 WITH repeated AS (
-    SELECT case_number, min(row_number) AS first_row
+    SELECT lower(case_number) AS case_key, min(row_number) AS first_row
     FROM ingest_stage
     WHERE case_number IS NOT NULL
-    GROUP BY case_number
+    GROUP BY lower(case_number)
     HAVING count(*) > 1
 ),
 -- parsed: values only where the pattern holds, so no cast can fail and abort the batch
 -- (DateStyle is MDY for this transaction: 3/4/2024 is March 4). MATERIALIZED: inlined, each
 -- pattern and cast would run again at every later mention of its column.
+-- The judgment a row updates: the one holding its key (in the spelling stored first), else one
+-- stored under exactly this spelling without a key (from before 0014, or written by hand), else
+-- a new one with the reader's id. Rows whose key is missing add it below; a key whose judgment
+-- was deleted (stale) is re-pointed.
 parsed AS MATERIALIZED (
     SELECT
         s.*,
         r.first_row,
+        lower(s.case_number) AS case_key,
+        coalesce(kj.case_number, s.case_number) AS stored_case_number,
+        coalesce(kj.id, ej.id, s.id) AS judgment_id,
+        k.case_key IS NULL AS key_missing,
+        k.case_key IS NOT NULL AND kj.id IS NULL AS key_stale,
         CASE
             WHEN s.judgment_amount ~ '^\$?\s*(\d{1,12}|\d{1,3}(,\d{3}){1,3})(\.\d{1,2})?$'
             THEN translate(s.judgment_amount, '$, ', '')::numeric(14, 2)
@@ -90,7 +101,10 @@ parsed AS MATERIALIZED (
             THEN s.filing_date::date
         END AS filed_on
     FROM ingest_stage AS s
-    LEFT JOIN repeated AS r ON r.case_number = s.case_number
+    LEFT JOIN repeated AS r ON r.case_key = lower(s.case_number)
+    LEFT JOIN public.judgment_case_keys AS k ON k.case_key = lower(s.case_number)
+    LEFT JOIN public.judgments AS kj ON kj.id = k.judgment_id
+    LEFT JOIN public.judgments AS ej ON kj.id IS NULL AND ej.case_number = s.case_number
 ),
 errors AS (
     SELECT
@@ -123,7 +137,8 @@ errors AS (
 -- row errors, the upsert and the count below all read it
 checked AS MATERIALIZED (
     SELECT
-        row_number, id, case_number, plaintiff, defendant, county,
+        row_number, judgment_id, case_key, stored_case_number, key_missing, key_stale, case_number,
+        plaintiff, defendant, county,
         judgment_amount AS amount_text, filing_date AS date_text, amount, filed_on, first_row,
         case_error, plaintiff_error, defendant_error, amount_error, date_error, length_error,
         num_nonnulls(
@@ -217,10 +232,12 @@ upserted AS (
         id, case_number, plaintiff, defendant, judgment_amount, filing_date, county,
         source_batch_id
     )
-    SELECT id, case_number, plaintiff, defendant, amount, filed_on, county, %(batch_id)s
+    SELECT
+        judgment_id, stored_case_number, plaintiff, defendant, amount, filed_on, county,
+        %(batch_id)s
     FROM checked
     WHERE valid
-    ORDER BY case_number
+    ORDER BY stored_case_number
     ON CONFLICT (case_number) DO UPDATE
     SET plaintiff = excluded.plaintiff,
         defendant = excluded.defendant,
@@ -233,6 +250,21 @@ upserted AS (
         (excluded.plaintiff, excluded.defendant, excluded.judgment_amount, excluded.filing_date,
          excluded.county)
     RETURNING 1
+),
+-- The key of each judgment this batch created or found unkeyed. No ON CONFLICT: a batch that
+-- created the same case in another spelling concurrently makes this a unique violation, the
+-- job is retried, and the retry finds that judgment by its key.
+keyed AS (
+    INSERT INTO public.judgment_case_keys (case_key, judgment_id)
+    SELECT case_key, judgment_id
+    FROM checked
+    WHERE valid AND key_missing
+),
+repointed AS (
+    UPDATE public.judgment_case_keys AS k
+    SET judgment_id = c.judgment_id
+    FROM checked AS c
+    WHERE c.valid AND c.key_stale AND k.case_key = c.case_key
 )
 SELECT (SELECT count(*) FROM checked WHERE valid), (SELECT count(*) FROM upserted);
 

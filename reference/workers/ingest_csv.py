@@ -16,7 +16,7 @@ from itertools import chain
 from operator import itemgetter
 from typing import Any
 
-from reference.simplicity import HeaderMapping, map_header
+from reference.simplicity import COLUMN_ALIASES, HeaderError, HeaderMapping, map_header
 from reference.workers.csv_records import LineTap, ends_inside_quotes
 
 BLOCK_ROWS = 20_000  # rows per yielded block: bounds memory, and each block is one COPY
@@ -118,6 +118,14 @@ def _is_blank(fields: list[str]) -> bool:
     return not "".join(fields).strip()
 
 
+def _is_header(fields: list[str]) -> bool:
+    try:
+        map_header(fields)
+    except HeaderError:
+        return False
+    return True
+
+
 class SimplicityReader:
     """Reads the header of a Simplicity CSV, then yields its data rows in blocks."""
 
@@ -153,6 +161,10 @@ class SimplicityReader:
             ) from None
         self._mapping = map_header(fields)
         self._width = len(fields)
+        # What a case-number cell of a repeated header row holds (lower-cased): its own spelling
+        # and every alias, so a second export's header is caught whichever alias it uses.
+        case_cell = fields[self._mapping.positions["case_number"]].strip().lower()
+        self._header_case_cells = frozenset({case_cell, *COLUMN_ALIASES["case_number"]})
         return self._mapping
 
     def copy_columns(self) -> tuple[str, ...]:
@@ -165,6 +177,7 @@ class SimplicityReader:
         positions = self.header().positions
         pick = itemgetter(*(positions[column] for column in self.copy_columns()))
         width, strip, join = self._width, str.strip, "".join
+        case_at, header_cells = positions["case_number"], self._header_case_cells
         rows: list[list[str]] = []
         rejected: list[Rejected] = []
         self._tap.taken.clear()  # the header's lines
@@ -182,11 +195,18 @@ class SimplicityReader:
                         break
                     clear()
                     if len(fields) == width and join(fields).strip():
+                        if strip(fields[case_at]).lower() in header_cells and _is_header(fields):
+                            rejected.append(self._repeated_header(fields))
+                            continue
                         rows.append([str(self.row_number), *map(strip, pick(fields))])
                         if len(rows) >= self.block_rows:
                             yield _block(rows, rejected)
                             rows, rejected = [], []
-                    elif not _is_blank(fields):
+                    elif _is_blank(fields):
+                        pass
+                    elif _is_header(fields):
+                        rejected.append(self._repeated_header(fields))
+                    else:
                         rejected.append(self._wrong_width(fields))
                 else:
                     reading = False
@@ -231,6 +251,15 @@ class SimplicityReader:
                 "it, or check that the row's fields are separated by commas"
             )
         return Rejected(self.row_number, "field_too_long", message, None)
+
+    def _repeated_header(self, fields: list[str]) -> Rejected:
+        return Rejected(
+            self.row_number,
+            "repeated_header",
+            f"Row {self.row_number} is a header row again (two exports pasted into one file?): "
+            "delete it; the rows after it were read as data",
+            _raw(fields),
+        )
 
     def _wrong_width(self, fields: list[str]) -> Rejected:
         return Rejected(

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.config import SchemathesisConfig
 from schemathesis.generation.case import Case
@@ -29,6 +29,7 @@ from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import ignored_auth
 
 from harness.contract_target import LOCAL_BASE_URL, TargetApi
+from harness.csvgen import FILE_KINDS, as_file_kind
 
 MAX_EXAMPLES = int(os.environ.get("DRAGONFLY_FUZZ_EXAMPLES", "25"))
 SPEC = json.loads(Path(__file__).with_name("openapi.json").read_text())
@@ -63,7 +64,8 @@ CELLS = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_siz
 
 @st.composite
 def simplicity_csv(draw: st.DrawFn) -> bytes:
-    """UTF-8 CSV with the Simplicity header and a few rows of any cells.
+    """UTF-8 CSV with the Simplicity header and a few rows of any cells (its header repeated
+    mid-file in some: a row error, still a valid upload).
 
     The upload's part is declared text/csv (its `encoding`); JSON Schema cannot say "UTF-8 CSV
     with these columns" about a binary part, so this tells the generator what text/csv is.
@@ -72,7 +74,25 @@ def simplicity_csv(draw: st.DrawFn) -> bytes:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV.splitlines()[0].split(","))
     writer.writerows(draw(st.lists(st.lists(CELLS, min_size=6, max_size=6), max_size=4)))
-    return buffer.getvalue().encode()
+    kind = draw(st.sampled_from(["csv", "csv", "repeated-header"]))
+    return as_file_kind(buffer.getvalue().encode(), kind)
+
+
+# The code each file kind is refused with (harness.csvgen.FILE_KINDS); None: accepted.
+KIND_REFUSALS: dict[str, tuple[int, str] | None] = {
+    "csv": None,
+    "repeated-header": None,
+    "semicolon": (400, "wrong_separator"),
+    "tab": (400, "wrong_separator"),
+    "pipe": (400, "wrong_separator"),
+    "utf-16": (400, "utf16_file"),
+    "utf-32": (400, "utf32_file"),
+    "gzip": (415, "compressed_file"),
+    "bzip2": (415, "compressed_file"),
+    "zip": (415, "zip_file"),
+    "xlsx": (415, "excel_file"),
+    "pdf": (415, "pdf_file"),
+}
 
 
 schemathesis.openapi.media_type("text/csv", simplicity_csv())
@@ -153,3 +173,33 @@ def test_no_generated_request_breaks_the_contract(
     # refusal either way).
     local = contract_api.client.base_url.host == LOCAL_HOST
     case.validate_response(response, excluded_checks=[ignored_auth] if local else [])
+
+
+def test_every_file_kind_is_accepted_or_refused_by_its_own_code(
+    contract_api: TargetApi, target: Any
+) -> None:
+    """Schema-valid multipart requests whose file is each kind clients send by mistake."""
+    if not target.may_write or not contract_api.api_key:
+        pytest.skip("uploads need --allow-writes and the API key against a named target")
+    assert set(KIND_REFUSALS) == set(FILE_KINDS)
+
+    @settings(
+        max_examples=MAX_EXAMPLES * 2,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(content=simplicity_csv(), kind=st.sampled_from(sorted(FILE_KINDS)))
+    def check(content: bytes, kind: str) -> None:
+        response = contract_api.client.post(
+            "/api/v1/intake/upload",
+            params={"force": "true"},
+            files={"file": ("fuzz.csv", as_file_kind(content, kind), "text/csv")},
+            headers=contract_api.key_headers(),
+        )
+        expected = KIND_REFUSALS[kind]
+        if expected is None:
+            assert response.status_code == 202, response.text
+        else:
+            assert (response.status_code, response.json()["error"]["code"]) == expected, kind
+
+    check()

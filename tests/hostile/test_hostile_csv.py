@@ -1,12 +1,14 @@
 """Hypothesis-generated hostile CSV files through the real API and Ingest Processor processes.
 
-Each file varies header aliases, column order, extra columns, encodings, quoting (an unclosed
-quote too), line endings, blank lines, huge fields, NUL bytes, formula-like cells and duplicate
-case numbers. Every file must hold: no 5xx; a file the upload refuses gets the 4xx its defect
+Each file varies header aliases, column order, extra columns, separators (';', tab, '|'),
+encodings (UTF-16/32 by BOM too), quoting (an unclosed quote too), line endings, blank lines,
+huge fields, NUL bytes, formula-like cells, duplicate case numbers and header rows repeated
+mid-file. Every file must hold: no 5xx; a file the upload refuses gets the 4xx its defect
 calls for and stores nothing; an accepted file's batch completes with a total equal to the data
 rows the generator wrote (its own count, not the parser's), valid + invalid = total, and each
-invalid row has an error with a code; the worker never crashes. DRAGONFLY_HOSTILE_CSV_EXAMPLES
-sets the number of files (default 60).
+invalid row has an error with a code, and every judgment the batch wrote holds the values of
+a row of the file (trimmed; the case number compared as its key); the worker never crashes.
+DRAGONFLY_HOSTILE_CSV_EXAMPLES sets the number of files (default 60).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from hypothesis import strategies as st
 
 from harness.processes import ReferenceStack
 from harness.waiting import wait_until
-from reference.simplicity import COLUMN_ALIASES, REQUIRED_COLUMNS
+from reference.simplicity import COLUMN_ALIASES, REQUIRED_COLUMNS, map_header
 
 EXAMPLES = int(os.environ.get("DRAGONFLY_HOSTILE_CSV_EXAMPLES", "60"))
 BATCH_TIMEOUT = 30.0  # seconds the worker gets for one generated file
@@ -46,6 +48,8 @@ class GeneratedCsv:
     content: bytes
     data_rows: int  # rows the generator wrote that are not blank: the batch's expected total
     refusal: str | None  # the error code the upload must answer with, or None: accepted
+    # (case key, plaintiff, defendant) of every whole row: what a stored judgment may hold
+    records: frozenset[tuple[str, str, str]] = frozenset()
 
     def __repr__(self) -> str:  # huge fields: show where they are, not 140 kB of them
         shown = self.content if len(self.content) < 2000 else self.content[:1500] + b"..."
@@ -78,18 +82,31 @@ def csv_files(draw: st.DrawFn) -> GeneratedCsv:
     names, refusal = draw(header_strategy())
     ending = draw(st.sampled_from(["\n", "\r\n", "\r"]))
     quoting = draw(st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]))
+    separator = draw(st.sampled_from([",", ",", ",", ";", "\t", "|"]))
+    if separator != ",":
+        refusal = "wrong_separator"  # named before the columns are looked at
+    positions = map_header(names).positions if refusal is None else {}
+    records: set[tuple[str, str, str]] = set()
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator=ending, quoting=quoting)
+    writer = csv.writer(buffer, lineterminator=ending, quoting=quoting, delimiter=separator)
     # csv.writer quotes only line-end characters of its own terminator: a field holding any
     # line end is quoted, as every CSV reader needs it.
-    quoted_writer = csv.writer(buffer, lineterminator=ending, quoting=csv.QUOTE_ALL)
+    quoted_writer = csv.writer(
+        buffer, lineterminator=ending, quoting=csv.QUOTE_ALL, delimiter=separator
+    )
     buffer.write(ending * draw(st.integers(0, 2)))  # blank lines before the header
     writer.writerow(names)
     data_rows = 0
     for _ in range(draw(st.integers(0, 12))):
-        kind = draw(st.sampled_from(["row", "row", "row", "short", "long", "blank", "huge"]))
+        kind = draw(
+            st.sampled_from(["row", "row", "row", "short", "long", "blank", "huge", "header"])
+        )
         if kind == "blank":
             buffer.write(ending)
+            continue
+        if kind == "header":  # two exports pasted together: a repeated_header row error
+            writer.writerow(names)
+            data_rows += 1
             continue
         fields = [draw(st.sampled_from(CASES)), *(draw(cell) for _ in names[1:])]
         if kind == "short":
@@ -98,6 +115,14 @@ def csv_files(draw: st.DrawFn) -> GeneratedCsv:
             fields.append(draw(cell))
         elif kind == "huge":
             fields[-1] = draw(st.sampled_from(["x", "é", "=", ","])) * HUGE
+        if kind == "row" and positions:
+            records.add(
+                (
+                    fields[positions["case_number"]].strip().lower(),
+                    fields[positions["plaintiff"]].strip(),
+                    fields[positions["defendant"]].strip(),
+                )
+            )
         has_line_end = any("\r" in field or "\n" in field for field in fields)
         (quoted_writer if has_line_end else writer).writerow(fields)
         data_rows += bool("".join(fields).strip())
@@ -107,17 +132,30 @@ def csv_files(draw: st.DrawFn) -> GeneratedCsv:
         for _ in range(draw(st.integers(0, 3))):
             buffer.write(",".join(draw(SAFE) for _ in names) + ending)
             data_rows += 1
-    text = buffer.getvalue()
-    encoding = draw(st.sampled_from(["utf-8", "utf-8", "utf-8-sig", "latin-1", "utf-16"]))
+    return encoded(draw, buffer.getvalue(), data_rows, refusal, frozenset(records))
+
+
+def encoded(
+    draw: st.DrawFn,
+    text: str,
+    data_rows: int,
+    refusal: str | None,
+    records: frozenset[tuple[str, str, str]],
+) -> GeneratedCsv:
+    """The file in a drawn encoding, with the refusal its encoding calls for (checked first)."""
+    encoding = draw(st.sampled_from(["utf-8", "utf-8", "utf-8-sig", "latin-1", "utf-16", "utf-32"]))
     try:
         content = text.encode(encoding)
     except UnicodeEncodeError:
         content = text.encode("utf-8")
+    else:
+        if encoding in {"utf-16", "utf-32"}:  # with a BOM: named before anything is decoded
+            return GeneratedCsv(content, data_rows, encoding.replace("-", "") + "_file")
     try:
         content.decode("utf-8")
     except UnicodeDecodeError:
         refusal = "not_utf8"  # the upload checks the encoding before the header
-    return GeneratedCsv(content, data_rows, refusal)
+    return GeneratedCsv(content, data_rows, refusal, records)
 
 
 def counts(conn: psycopg.Connection[Any], batch_id: str) -> tuple[Any, ...]:
@@ -176,6 +214,12 @@ def test_hostile_csv_files_through_the_real_upload_and_worker(
             assert valid + invalid == total
             assert error_rows == invalid  # every invalid row has at least one error, with a code
             assert blank_errors == 0
+            stored = db_conn.execute(
+                "SELECT lower(case_number), plaintiff, defendant FROM public.judgments"
+                " WHERE source_batch_id = %s",
+                (batch_id,),
+            ).fetchall()
+            assert {tuple(row) for row in stored} <= generated.records
             assert worker.process.poll() is None, worker.stderr()[-3000:]
 
         check()
