@@ -24,6 +24,10 @@ from reference.jobqueue.models import FailOutcome, Job, JobType, WorkerStatus
 from reference.jobqueue.sql import query
 
 MAX_BATCH_SIZE = 1000  # the SQL function's own limit
+# A function returning SETOF ops.job_queue that was planned before a migration added a column
+# to the table fails once with this (42804) when it runs after the column commits; the failed
+# statement changed nothing (autocommit) and the next call is planned anew, so one retry is safe.
+ROWTYPE_CHANGED = "structure of query does not match function result type"
 KNOWN_JOB_TYPES = ", ".join(job_type.value for job_type in JobType)
 
 
@@ -77,7 +81,16 @@ class QueueClient:
         self.conn = conn
 
     def _rows(self, operation: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-        with translate_errors(operation), self.conn.cursor(row_factory=dict_row) as cursor:
+        with translate_errors(operation):
+            try:
+                return self._execute(operation, params)
+            except psycopg.errors.DatatypeMismatch as error:
+                if ROWTYPE_CHANGED not in str(error):
+                    raise
+                return self._execute(operation, params)  # a migration changed the row type
+
+    def _execute(self, operation: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        with self.conn.cursor(row_factory=dict_row) as cursor:
             cursor.execute(query(operation), params)
             return cursor.fetchall()
 

@@ -37,10 +37,6 @@ TRAFFIC_STATEMENT_TIMEOUT = "4s"  # what a client gives one claim before it call
 REPORT_SECONDS = 6.0  # how long the long report holds its lock on ops.job_queue
 WAIT_BUDGET = 2.5  # seconds any one claim or enqueue may take while the migration lands
 PATIENT = MigrationSettings(lock_timeout=0.5, attempts=60, retry_pause=0.3)
-# A known defect outside the migrator (left to the queue's own migrations): the claim functions
-# return SETOF ops.job_queue, so a claim parsed before ADD COLUMN commits and run after it
-# fails once with 42804. Counted and printed, not hidden; every other error fails the test.
-ROWTYPE_RACE = "structure of query does not match function result type"
 
 
 @dataclass
@@ -164,10 +160,9 @@ def test_a_new_migration_lands_under_claims_and_enqueues(database_url: str) -> N
     )
 
     assert [m.name for m in applied] == ["job_queue_note", "job_queue_note_index"]
-    races = [error for error in traffic.errors if ROWTYPE_RACE in error]
-    print(f"{len(races)} claims in flight at the column's commit failed with 42804 (known)")
-    assert [error for error in traffic.errors if ROWTYPE_RACE not in error] == [], traffic.errors
-    assert len(races) <= 3, "more than one failure per claiming thread"
+    # A claim planned before the column committed and run after it fails once with 42804
+    # unless the queue client retries it (reference/jobqueue/client.py, ROWTYPE_CHANGED).
+    assert traffic.errors == [], traffic.errors
     assert traffic.longest < WAIT_BUDGET, f"a claim waited {traffic.longest:.1f} s"
     assert waits, "the migration never had to wait: the report held no lock?"
     assert "nightly queue report" in waits[0], waits[0]
