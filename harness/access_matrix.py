@@ -61,7 +61,7 @@ RELATIONS: dict[str, dict[str, frozenset[str]]] = {
         API: frozenset({"SELECT", "INSERT", "UPDATE"}),
     },
     "ops.ingest_uploads": {WORKER: _READ, API: frozenset({"INSERT"})},
-    "ops.ingest_row_errors": {WORKER: frozenset({"INSERT"}), API: _READ},
+    "ops.ingest_row_errors": {WORKER: frozenset({"SELECT", "INSERT"}), API: _READ},
     "public.judgments": {WORKER: frozenset({"SELECT", "INSERT", "UPDATE"}), API: _READ},
     "public.debtor_profiles": {WORKER: _READ, API: _READ},
     "enforcement.plans": {WORKER: frozenset({"SELECT", "INSERT", "UPDATE"}), API: _READ},

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from harness.postgres.logins import ServiceLogins, close_service_logins, open_service_logins
 from harness.postgres.sources import PostgresSource, open_server
 from harness.processes import ReferenceStack
 from reference.db import apply_migrations
@@ -31,13 +32,16 @@ def local_stack(
     """
     server = open_server(source)
     stack: ReferenceStack | None = None
+    logins: ServiceLogins | None = None
     try:
         apply_migrations(server.conninfo)
+        logins = open_service_logins(server.conninfo)  # the services' least-privileged users
         stack = ReferenceStack(
             server.conninfo,
             log_dir,
             api_key=secrets.token_urlsafe(24),
             extra_env=dict(extra_env or {}),
+            service_urls=logins.urls(server.conninfo) if logins else {},
         )
         stack.start_api()
         for kind in WORKERS:
@@ -46,4 +50,5 @@ def local_stack(
     finally:
         if stack is not None:
             stack.stop()
+        close_service_logins(server.conninfo, logins)
         server.stop()

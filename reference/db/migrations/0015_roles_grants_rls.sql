@@ -104,7 +104,8 @@ GRANT SELECT, UPDATE ON ops.ingest_batches TO dragonfly_worker;
 GRANT SELECT, INSERT, UPDATE ON ops.ingest_batches TO dragonfly_api;
 GRANT SELECT ON ops.ingest_uploads TO dragonfly_worker;
 GRANT INSERT ON ops.ingest_uploads TO dragonfly_api;
-GRANT INSERT ON ops.ingest_row_errors TO dragonfly_worker;
+-- SELECT: the insert names its conflict target (batch_id, row_number, error_code).
+GRANT SELECT, INSERT ON ops.ingest_row_errors TO dragonfly_worker;
 GRANT SELECT ON ops.ingest_row_errors TO dragonfly_api;
 GRANT SELECT, INSERT, UPDATE ON public.judgments TO dragonfly_worker;
 GRANT SELECT ON public.judgments TO dragonfly_api;
