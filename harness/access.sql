@@ -77,3 +77,16 @@ WHERE c.oid = %(relation)s::regclass;
 -- name: roles_present
 -- Which of the matrix's roles exist.
 SELECT rolname::text FROM pg_roles WHERE rolname = ANY(%(roles)s);
+
+-- name: mutant_access_public_execute
+-- Access mutant: the queue functions executable by PUBLIC again, as before migration 0015.
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA ops TO PUBLIC;
+
+-- name: mutant_access_judgments_rls_off
+-- Access mutant: "break glass", row-level security disabled on public.judgments.
+ALTER TABLE public.judgments DISABLE ROW LEVEL SECURITY;
+
+-- name: mutant_access_anon_read_policy
+-- Access mutant: a policy that lets anon read every judgment (and the grant it needs).
+CREATE POLICY anon_reads_judgments ON public.judgments FOR SELECT TO anon USING (true);
+GRANT SELECT ON public.judgments TO anon;

@@ -25,7 +25,7 @@ from harness.waiting import wait_until
 Conn = psycopg.Connection[Any]
 CHECKS = [
     "config", "api_root", "api_health", "api_ready", "db_connect", "schema", "queue_health",
-    "workers", "supabase_rest", "dashboard", "canary",
+    "workers", "supabase_rest", "dashboard", "access", "canary",
 ]  # fmt: skip
 
 
@@ -51,10 +51,10 @@ def test_healthy_prod_deployment_passes_every_check_with_one_trace(
     table = run.stdout.splitlines()
     assert [line.split()[1] for line in table[2:-1]] == CHECKS
     assert all(line.startswith("✓") for line in table[2:-1])
-    assert table[-1].startswith("OK: 11 passed, 0 failed, 0 skipped in ")
+    assert table[-1].startswith("OK: 12 passed, 0 failed, 0 skipped in ")
     suite = ElementTree.parse(junit).getroot().find("testsuite")  # noqa: S314 - our own file
     assert suite is not None
-    assert suite.get("tests") == "11"
+    assert suite.get("tests") == "12"
     assert suite.get("failures") == "0"
 
     spans = otel_collector.wait_for_spans(
