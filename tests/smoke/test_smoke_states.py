@@ -72,7 +72,10 @@ def test_without_canary_nothing_is_written(prod: ProdDeployment, tmp_path: Path)
     """A role that may only read runs the whole read-only suite: the suite needs no writes."""
     role = f"smoke_reader_{free_port()}"
     db_conn = psycopg.connect(prod.database_url, autocommit=True)
-    db_conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'reader-Pa55' IN ROLE pg_read_all_data")
+    # BYPASSRLS: row-level security is forced (migration 0015), and a reader sees rows only so
+    db_conn.execute(
+        f"CREATE ROLE {role} LOGIN BYPASSRLS PASSWORD 'reader-Pa55' IN ROLE pg_read_all_data"
+    )
     try:
         reader = make_conninfo(prod.database_url, user=role, password="reader-Pa55")
         prod.overrides["SUPABASE_DB_URL_PROD"] = reader
