@@ -147,7 +147,7 @@ def test_database_unreachable(prod: ProdDeployment, tmp_path: Path) -> None:
     run = run_smoke(prod.env(), tmp_path=tmp_path)
 
     assert run.code == 1
-    assert run.failed == {"db_connect", "schema", "queue_health", "workers"}
+    assert run.failed == {"db_connect", "schema", "queue_health", "workers", "access"}
     assert "cannot connect" in run.detail("db_connect")
     assert "cannot run: db_connect failed" in run.detail("workers")
 
