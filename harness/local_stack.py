@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from harness.postgres.logins import ServiceLogins, close_service_logins, open_service_logins
 from harness.postgres.sources import PostgresSource, open_server
 from harness.processes import ReferenceStack
 from reference.db import apply_migrations
@@ -32,13 +33,16 @@ def local_stack(
     """
     server = open_server(source)
     stack: ReferenceStack | None = None
+    logins: ServiceLogins | None = None
     try:
         apply_migrations(server.admin_conninfo)  # direct, even behind the pooler source
+        logins = open_service_logins(server.admin_conninfo)  # the services' least-privileged users
         stack = ReferenceStack(
             server.conninfo,
             log_dir,
             api_key=secrets.token_urlsafe(24),
             extra_env=dict(extra_env or {}),
+            service_urls=logins.urls(server.conninfo) if logins else {},
         )
         if server.pooled:  # a default: the user's own DATABASE_PREPARED_STATEMENTS wins
             stack.default_env[PREPARED_STATEMENTS_ENV] = PreparedStatements.OFF.value
@@ -49,4 +53,5 @@ def local_stack(
     finally:
         if stack is not None:
             stack.stop()
+        close_service_logins(server.conninfo, logins)
         server.stop()

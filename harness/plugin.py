@@ -170,13 +170,25 @@ def database_url(pg_server: PostgresServer, pg_databases: TestDatabases) -> Iter
 
 
 @pytest.fixture
+def worker_database_url(pg_databases: TestDatabases, database_url: DatabaseUrl) -> DatabaseUrl:
+    """This test's database as the worker's least-privileged login user (a dragonfly_worker)."""
+    return pg_databases.login_url(database_url, "worker")
+
+
+@pytest.fixture
+def api_database_url(pg_databases: TestDatabases, database_url: DatabaseUrl) -> DatabaseUrl:
+    """This test's database as the API's least-privileged login user (a dragonfly_api)."""
+    return pg_databases.login_url(database_url, "api")
+
+
+@pytest.fixture
 def db_connect(database_url: str) -> Iterator[Callable[..., psycopg.Connection[Any]]]:
     """Opens more autocommit connections to this test's database; all closed afterwards."""
     opened: list[psycopg.Connection[Any]] = []
 
-    def connect(**kwargs: Any) -> psycopg.Connection[Any]:
+    def connect(conninfo: str = database_url, **kwargs: Any) -> psycopg.Connection[Any]:
         kwargs.setdefault("autocommit", True)
-        conn = psycopg.connect(database_url, **{**connect_kwargs(database_url), **kwargs})
+        conn = psycopg.connect(conninfo, **{**connect_kwargs(conninfo), **kwargs})
         opened.append(conn)
         return conn
 
@@ -192,9 +204,11 @@ def db_conn(db_connect: Callable[..., psycopg.Connection[Any]]) -> psycopg.Conne
 
 
 @pytest.fixture
-def queue(db_conn: psycopg.Connection[Any]) -> QueueClient:
-    """A queue client on this test's database."""
-    return QueueClient(db_conn)
+def queue(
+    db_connect: Callable[..., psycopg.Connection[Any]], worker_database_url: DatabaseUrl
+) -> QueueClient:
+    """A queue client on this test's database, connected as the worker's login user."""
+    return QueueClient(db_connect(conninfo=worker_database_url))
 
 
 @pytest.fixture
@@ -217,17 +231,23 @@ STACK_TEST_ENV = {
 
 @pytest.fixture
 def reference_stack(
-    database_url: str, otel_collector: OtlpCollector, tmp_path: Path
+    database_url: str,
+    worker_database_url: str,
+    api_database_url: str,
+    otel_collector: OtlpCollector,
+    tmp_path: Path,
 ) -> Iterator[ReferenceStack]:
     """The reference API and workers as real processes on this test's database.
 
     Nothing starts until the test calls `start_api()` / `start_worker("ingest")`; they export
-    telemetry to `otel_collector` and are stopped with SIGTERM afterwards.
+    telemetry to `otel_collector` and are stopped with SIGTERM afterwards. They connect as the
+    least-privileged login users (`stack.database_url` stays the admin's, for the test's checks).
     """
     stack = ReferenceStack(
         database_url,
         tmp_path / "services",
         extra_env={**STACK_TEST_ENV, "OTEL_EXPORTER_OTLP_ENDPOINT": otel_collector.endpoint},
+        service_urls={"api": api_database_url, "worker": worker_database_url},
     )
     try:
         yield stack
@@ -239,7 +259,9 @@ def _session_secrets(config: pytest.Config) -> list[str]:
     server = config.stash.get(SERVER_KEY, None)
     passwords = server.passwords if server is not None else []
     chosen = config.stash.get(TARGET_KEY, None)
-    return [*passwords, *(chosen.secrets() if chosen else [])]
+    databases = config.stash.get(DATABASES_KEY, None)
+    logins = databases.logins.secrets() if databases is not None and databases.logins else []
+    return [*passwords, *(chosen.secrets() if chosen else []), *logins]
 
 
 def _scrub(text: str, secrets: list[str]) -> str:

@@ -111,16 +111,20 @@ class ReferenceStack:
     services: dict[str, ServiceProcess] = field(default_factory=dict)
     api_port: int = 0
     api_host: str = "127.0.0.1"
+    # The URL each service connects with, by "api" / "worker" (default: database_url): the
+    # least-privileged login users of harness.postgres.logins, so a missing grant fails a test.
+    service_urls: dict[str, str] = field(default_factory=dict)
 
-    def environment(self) -> dict[str, str]:
-        required = {"DATABASE_URL": self.database_url, "DRAGONFLY_API_KEY": self.api_key}
+    def environment(self, service: str = "worker") -> dict[str, str]:
+        url = self.service_urls.get(service, self.database_url)
+        required = {"DATABASE_URL": url, "DRAGONFLY_API_KEY": self.api_key}
         return service_environment({**required, **self.extra_env}, self.default_env)
 
     def start_api(self, port: int | None = None, host: str = "127.0.0.1") -> ServiceProcess:
         """Start the API on host:port (a free port by default) and wait until it is healthy."""
         self.api_port = port or free_port()
         self.api_host = host
-        env = {**self.environment(), "PORT": str(self.api_port), "HOST": host}
+        env = {**self.environment("api"), "PORT": str(self.api_port), "HOST": host}
         api = start_service("api", API_COMMAND, env, self.log_dir)
         self.services["api"] = api
 

@@ -17,6 +17,7 @@ from rich.table import Table
 from harness.demo import DemoError, DemoResult, run_demo
 from harness.logtail import LogTail
 from harness.postgres.external import masked
+from harness.postgres.logins import ServiceLogins, close_service_logins, open_service_logins
 from harness.postgres.server import PostgresServer, PostgresSourceError
 from harness.postgres.sources import PostgresSource, open_server
 from harness.processes import ReferenceStack
@@ -100,6 +101,7 @@ def run_up(options: UpOptions) -> int:
         return 1
     tail = LogTail()
     stack: ReferenceStack | None = None
+    logins: ServiceLogins | None = None
     try:
         # Migrations over the direct connection; behind the pooler source (`--pg-source pooler`)
         # the services, the demo and their children use no prepared statements (unless the
@@ -108,10 +110,13 @@ def run_up(options: UpOptions) -> int:
         if server.pooled:
             os.environ.setdefault(PREPARED_STATEMENTS_ENV, PreparedStatements.OFF.value)
         console.print(f"migrations: {len(applied)} applied now")
+        # The services connect as least-privileged login users (dragonfly_api/_worker members).
+        logins = open_service_logins(server.conninfo)
         api_key = os.environ.get("DRAGONFLY_API_KEY") or secrets.token_urlsafe(24)
         _write_secret(options.state_dir / "database-url", server.url)
         _write_secret(options.state_dir / "api-key", api_key)
         stack = ReferenceStack(server.url, options.state_dir / "logs", api_key=api_key)
+        stack.service_urls = logins.urls(server.url) if logins else {}
         for name in ("api", "ingest", "enforcement"):
             for stream in ("stdout", "stderr"):
                 log = stack.log_dir / f"{name}.{stream}"
@@ -133,6 +138,7 @@ def run_up(options: UpOptions) -> int:
     finally:
         codes = stack.stop() if stack else {}
         tail.stop()
+        close_service_logins(server.conninfo, logins)
         server.stop()
     console.print(f"stopped ({', '.join(f'{n} exited {c}' for n, c in codes.items())})")
     return 0 if all(code == 0 for code in codes.values()) else 1

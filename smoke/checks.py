@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from smoke.access_check import check_access
 from smoke.canary import check_canary
 from smoke.canary_cleanup import teardown_canary
 from smoke.config_check import check_config
@@ -27,5 +28,6 @@ def all_checks(check_timeout: float, canary_timeout: float) -> list[Check[SmokeC
         Check("workers", check_timeout, check_workers),
         Check("supabase_rest", check_timeout, check_supabase_rest),
         Check("dashboard", check_timeout, check_dashboard),
+        Check("access", check_timeout, check_access),
         Check("canary", 2 * canary_timeout + check_timeout, check_canary, teardown_canary),
     ]

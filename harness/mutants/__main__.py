@@ -1,4 +1,7 @@
-"""`python -m harness.mutants`: run every queue mutant against the suites and print the table.
+"""`python -m harness.mutants`: run every mutant against its suites and print the table.
+
+Queue mutants run against the integration and property suites; access mutants (grants, row-level
+security, policies) against the access suite (the access matrix test and the smoke access check).
 
 Each mutant runs twice: against the hand-written queue tests and against the property layer
 alone (state machine + history checker). Exit 1 when a mutant survives the property layer or
@@ -18,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.mutants.catalogue import MUTANTS
+from harness.mutants.catalogue import ALL_MUTANTS
 from harness.mutants.plugin import MUTANT_ENV, REPORT_ENV
 from harness.postgres.embedded import start_embedded
 
@@ -32,6 +35,10 @@ SUITES = {
     "property": [
         "tests/stateful/test_queue_model_machine.py",
         "tests/history/test_concurrent_history.py::test_concurrent_calls_keep_every_rule_of_the_queue",
+    ],
+    "access": [
+        "tests/contract/test_access_matrix.py",
+        "tests/smoke/test_smoke_access.py",
     ],
 }
 RUN_TIMEOUT = 300  # seconds per pytest run; a mutant that hangs a suite counts as killed
@@ -77,8 +84,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="suites to run (default: both)")  # fmt: skip
     parser.add_argument("--jobs", type=int, default=2, help="pytest runs at once (default 2)")
     args = parser.parse_args(argv)
-    mutants = [m for m in MUTANTS if not args.only or m.name in args.only]
-    suites = args.suite or sorted(SUITES)
+    mutants = [m for m in ALL_MUTANTS if not args.only or m.name in args.only]
+    wanted = args.suite or sorted(SUITES)
+    suites = [s for s in wanted if any(s in m.suites for m in mutants)]
     server = start_embedded(None)
     try:
         for suite in suites:  # the real SQL must pass, or every mutant would look killed
@@ -92,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
                 (m.name, s): pool.submit(run_suite, s, m.name, server.conninfo)
                 for m in mutants
                 for s in suites
+                if s in m.suites
             }
             outcomes = {}
             for (name, suite), future in futures.items():
@@ -112,18 +121,21 @@ def print_table(
     for name in mutants_names:
         cells = []
         for suite in suites:
+            if (name, suite) not in outcomes:  # not one of this mutant's suites
+                cells.append(f"{'-':<60} {'':>5}")
+                continue
             outcome = outcomes[(name, suite)]
             if outcome.killed_by is None:
                 gaps.append(f"{name} ({suite})")
             label = (outcome.killed_by or "SURVIVED").split("::", 1)[-1]  # without the path
             cells.append(f"{label[:60]:<60} {outcome.seconds:5.1f}")
         print(f"{name:<28} " + " ".join(cells))
-        killers = [outcomes[(name, suite)].killed_by for suite in suites]
+        killers = [outcomes[(name, s)].killed_by for s in suites if (name, s) in outcomes]
         if not any(killers) or (
-            "property" in suites and not outcomes[(name, "property")].killed_by
+            (name, "property") in outcomes and not outcomes[(name, "property")].killed_by
         ):
             survivors.append(name)
-    runs = len(mutants_names) * len(suites)
+    runs = len(outcomes)
     print(f"\n{runs - len(gaps)} of {runs} mutant runs killed")
     if gaps:
         print("not killed by that suite alone: " + ", ".join(gaps))

@@ -1,5 +1,9 @@
 """The broken variants of the queue SQL: each a text edit of one ops.* function's definition.
 
+Access mutants (ACCESS_MUTANTS) are of a second kind: SQL statements run on the migrated
+database (harness/access.sql, `mutant_<name>`), killed by the access matrix test or the smoke
+access check.
+
 Each edit applies to the function's latest definition (pg_get_functiondef of the migrated
 template) and must match at least once, so a migration that rewrites a function makes its
 stale mutants fail loudly instead of passing quietly.
@@ -10,6 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import psycopg
+
+from reference.sqlfile import NamedQueries
+
+access_sql = NamedQueries("harness", "access.sql")
+QUEUE_SUITES = ("integration", "property")
 
 
 class MutantError(RuntimeError):
@@ -23,6 +32,7 @@ class Mutant:
     find: str  # text in its definition; every occurrence is replaced
     replace: str
     why: str  # what the mutant breaks
+    suites: tuple[str, ...] = QUEUE_SUITES  # the suites of `python -m harness.mutants` to run
 
     def apply(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
         """Replace the function on conn's database with its broken variant."""
@@ -105,3 +115,23 @@ MUTANTS = [
            "AND q.locked_by = complete_jobs.worker_id", "",
            "a batch complete finishes other workers' jobs"),
 ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SqlMutant:
+    """A mutant that runs statements: named `mutant_<name with _>` in harness/access.sql."""
+
+    name: str
+    why: str
+    suites: tuple[str, ...] = ("access",)
+
+    def apply(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
+        conn.execute(access_sql("mutant_" + self.name.replace("-", "_")))
+
+
+ACCESS_MUTANTS = [
+    SqlMutant("access-public-execute", "the queue functions are executable by PUBLIC again"),
+    SqlMutant("access-judgments-rls-off", "row-level security disabled on public.judgments"),
+    SqlMutant("access-anon-read-policy", "a policy (and a grant) lets anon read judgments"),
+]
+ALL_MUTANTS: list[Mutant | SqlMutant] = [*MUTANTS, *ACCESS_MUTANTS]

@@ -13,7 +13,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from harness.mutants.catalogue import MUTANTS
+from harness.mutants.catalogue import ALL_MUTANTS
 from harness.postgres.databases import TestDatabases
 
 MUTANT_ENV = "DRAGONFLY_QUEUE_MUTANT"
@@ -33,9 +33,9 @@ def queue_mutant(pg_databases: TestDatabases) -> str | None:
     """The mutant applied to the template (None: the suites run on the real SQL)."""
     name = os.environ.get(MUTANT_ENV) or None
     if name is not None:
-        mutant = next((m for m in MUTANTS if m.name == name), None)
+        mutant = next((m for m in ALL_MUTANTS if m.name == name), None)
         if mutant is None:
-            known = ", ".join(m.name for m in MUTANTS)
+            known = ", ".join(m.name for m in ALL_MUTANTS)
             raise pytest.UsageError(f"${MUTANT_ENV}: unknown mutant {name!r}; known: {known}")
         _allow_connections(pg_databases, True)
         try:

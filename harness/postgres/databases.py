@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from harness.postgres.server import PostgresServer, PostgresSourceError
+from harness.postgres.logins import ServiceLogins, create_service_logins, drop_service_logins
+from harness.postgres.server import DatabaseUrl, PostgresServer, PostgresSourceError
 from reference.db import apply_migrations
 
 
@@ -38,6 +39,7 @@ class TestDatabases:
         self.times = CloneTimes()
         self._admin: psycopg.Connection[object] | None = None
         self._owns_template = True
+        self.logins: ServiceLogins | None = None  # the services' login users (migration 0015)
 
     @property
     def admin(self) -> psycopg.Connection[object]:
@@ -67,6 +69,18 @@ class TestDatabases:
             )
         )
         self.times.template_seconds = time.monotonic() - started
+        self.create_logins()
+
+    def create_logins(self) -> None:
+        """The services' least-privileged login users (none without migration 0015's roles)."""
+        if self.logins is None:
+            self.logins = create_service_logins(self.admin, self.prefix)
+
+    def login_url(self, database_url: str, service: str) -> DatabaseUrl:
+        """database_url as the "worker" or "api" login user; unchanged when there is none."""
+        if self.logins is None:
+            return DatabaseUrl(database_url)
+        return self.logins.url(database_url, service)
 
     def adopt_template(self, name: str) -> None:
         """Clone an existing database (your own schema) instead of a migrated template.
@@ -74,6 +88,7 @@ class TestDatabases:
         It is left as it is at the end; it must have no other sessions while tests clone it.
         """
         self.template, self._owns_template = name, False
+        self.create_logins()
 
     def clone(self) -> str:
         """A new database cloned from the template; returns its name."""
@@ -105,6 +120,8 @@ class TestDatabases:
     def close(self) -> None:
         """Drop the template and close the admin connection."""
         try:
+            if self.logins is not None:
+                drop_service_logins(self.admin, self.logins)
             if not self._owns_template:
                 return
             self._execute(

@@ -40,7 +40,8 @@ def contract_api(
     """A client for the target's API whose every response is checked against the snapshot."""
     if not target.is_local and target.api_url is None:
         pytest.skip(f"the named target {target.describe()} has no API: pass --api-url")
-    database_url = request.getfixturevalue("database_url") if target.is_local else None
+    # The in-process API connects as its least-privileged login user, as deployed.
+    database_url = request.getfixturevalue("api_database_url") if target.is_local else None
     with target_client(target, database_url, openapi_snapshot) as api:
         yield api
 

@@ -40,8 +40,8 @@ async def running(database_url: str, api_key: str | None = API_KEY) -> AsyncIter
 
 
 @pytest.fixture
-async def served(database_url: str) -> AsyncIterator[InProcessApi]:
-    async with running(database_url) as served:
+async def served(api_database_url: str) -> AsyncIterator[InProcessApi]:
+    async with running(api_database_url) as served:
         yield served
 
 

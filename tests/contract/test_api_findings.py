@@ -26,8 +26,8 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = load_settings({"DATABASE_URL": database_url, "DRAGONFLY_API_KEY": API_KEY})
+async def client(api_database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    settings = load_settings({"DATABASE_URL": api_database_url, "DRAGONFLY_API_KEY": API_KEY})
     async with serve_in_process(settings, secrets=[API_KEY]) as served:
         yield served.client
 

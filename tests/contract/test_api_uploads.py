@@ -26,10 +26,14 @@ VALID_CSV = HEADER_ROW + b'2024-CV-0001,Acme Funding LLC,John Doe,"$1,234.56",01
 
 
 @pytest.fixture
-async def client(database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+async def client(api_database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """The app in-process (see harness.asgi), with the API key and the upload limit above."""
     settings = load_settings(
-        {"DATABASE_URL": database_url, "DRAGONFLY_API_KEY": API_KEY, "MAX_UPLOAD_BYTES": str(LIMIT)}
+        {
+            "DATABASE_URL": api_database_url,
+            "DRAGONFLY_API_KEY": API_KEY,
+            "MAX_UPLOAD_BYTES": str(LIMIT),
+        }
     )
     async with serve_in_process(settings, secrets=[API_KEY]) as served:
         yield served.client

@@ -69,6 +69,7 @@ def test_no_secret_reaches_a_log_a_report_or_an_output(
     reference_stack: ReferenceStack, audited_url: str, tmp_path: Path
 ) -> None:
     reference_stack.database_url = audited_url
+    reference_stack.service_urls = {}  # every service on the audited URL, not the login users
     reference_stack.api_key = FAKE_API_KEY
     reference_stack.extra_env["SUPABASE_SERVICE_ROLE_KEY_DEV"] = FAKE_SERVICE_KEY
     reference_stack.start_api()

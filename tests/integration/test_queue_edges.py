@@ -16,7 +16,7 @@ def test_a_job_due_this_very_instant_is_claimed(
     queue: QueueClient, db_conn: psycopg.Connection[Any]
 ) -> None:
     instant = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
-    db_conn.execute("SELECT set_config('dragonfly.clock_frozen_at', %s, false)", (str(instant),))
+    queue.conn.execute("SELECT set_config('dragonfly.clock_frozen_at', %s, false)", (str(instant),))
     job_id = queue.queue_job(JobType.INGEST_CSV, run_at=instant)
 
     assert [job.id for job in queue.claim_pending_job([JobType.INGEST_CSV], "w")] == [job_id]

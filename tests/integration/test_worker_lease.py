@@ -48,10 +48,10 @@ def probe() -> Probe:
 
 
 @pytest.fixture
-def running_worker(database_url: str, probe: Probe) -> Iterator[Worker]:
+def running_worker(worker_database_url: str, probe: Probe) -> Iterator[Worker]:
     settings = load_settings(
         {
-            "DATABASE_URL": database_url,
+            "DATABASE_URL": worker_database_url,  # the worker's least-privileged login user
             "WORKER_POLL_INTERVAL": "0.05",
             "WORKER_HEARTBEAT_INTERVAL": "0.2",
             "WORKER_LOCK_TIMEOUT": str(LOCK_TIMEOUT),
@@ -80,12 +80,16 @@ def test_the_worker_heartbeats_while_a_long_job_runs(
     job_id = queue.queue_job(JobType.LOAD_PROBE)
     assert probe.started.wait(10)
     seen: set[Any] = set()
-    while _job(queue, job_id).status is JobStatus.PROCESSING:
+    while True:
+        # One snapshot: the job and the heartbeat read apart could straddle the job's end.
         row = db_conn.execute(
-            "SELECT status, last_seen_at FROM ops.worker_heartbeats WHERE worker_id = %s",
-            (running_worker.worker_id,),
+            "SELECT h.status, h.last_seen_at, q.status::text FROM ops.worker_heartbeats AS h, "
+            "ops.job_queue AS q WHERE h.worker_id = %s AND q.id = %s",
+            (running_worker.worker_id, job_id),
         ).fetchone()
         assert row is not None
+        if row[2] != "processing":
+            break
         assert row[0] == "busy"
         seen.add(row[1])
         time.sleep(0.05)

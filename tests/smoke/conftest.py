@@ -34,8 +34,12 @@ def shared_stack(
 ) -> Iterator[ReferenceStack]:
     """One healthy stack for the module's tests that change only what smoke is told."""
     name = pg_databases.clone()
+    url, logins = pg_server.url_for(name), pg_databases.logins
     stack = ReferenceStack(
-        pg_server.url_for(name), tmp_path_factory.mktemp("services"), extra_env=dict(STACK_TEST_ENV)
+        url,
+        tmp_path_factory.mktemp("services"),
+        extra_env=dict(STACK_TEST_ENV),
+        service_urls=logins.urls(url) if logins else {},  # the services' least-privileged users
     )
     try:
         start_prod_services(stack)

@@ -92,7 +92,7 @@ def test_without_a_target_it_checks_a_local_stack_it_starts(tmp_path: Path) -> N
     assert skipped == {"supabase_rest", "dashboard"}
     assert "the local stack has none" in run.detail("dashboard")
     assert "smoke_canary completed by" in run.detail("canary")
-    assert "OK: 9 passed, 0 failed, 2 skipped" in run.stdout
+    assert "OK: 10 passed, 0 failed, 2 skipped" in run.stdout
     # The stack's secrets are its own: no URL with a password shows anywhere.
     assert not re.search(r"://[^:/\s]+:(?!\*\*\*)[^@\s]+@", run.stdout + run.stderr)
 

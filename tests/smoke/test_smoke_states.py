@@ -25,7 +25,7 @@ from harness.waiting import wait_until
 Conn = psycopg.Connection[Any]
 CHECKS = [
     "config", "api_root", "api_health", "api_ready", "db_connect", "schema", "queue_health",
-    "workers", "supabase_rest", "dashboard", "canary",
+    "workers", "supabase_rest", "dashboard", "access", "canary",
 ]  # fmt: skip
 
 
@@ -54,10 +54,10 @@ def test_healthy_prod_deployment_passes_every_check_with_one_trace(
     table = run.stdout.splitlines()
     assert [line.split()[1] for line in table[2:-1]] == CHECKS
     assert all(line.startswith("✓") for line in table[2:-1])
-    assert table[-1].startswith("OK: 11 passed, 0 failed, 0 skipped in ")
+    assert table[-1].startswith("OK: 12 passed, 0 failed, 0 skipped in ")
     suite = ElementTree.parse(junit).getroot().find("testsuite")  # noqa: S314 - our own file
     assert suite is not None
-    assert suite.get("tests") == "11"
+    assert suite.get("tests") == "12"
     assert suite.get("failures") == "0"
 
     spans = otel_collector.wait_for_spans(
@@ -75,7 +75,10 @@ def test_without_canary_nothing_is_written(prod: ProdDeployment, tmp_path: Path)
     """A role that may only read runs the whole read-only suite: the suite needs no writes."""
     role = f"smoke_reader_{free_port()}"
     db_conn = psycopg.connect(prod.database_url, autocommit=True)
-    db_conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'reader-Pa55' IN ROLE pg_read_all_data")
+    # BYPASSRLS: row-level security is forced (migration 0015), and a reader sees rows only so
+    db_conn.execute(
+        f"CREATE ROLE {role} LOGIN BYPASSRLS PASSWORD 'reader-Pa55' IN ROLE pg_read_all_data"
+    )
     try:
         reader = make_conninfo(prod.database_url, user=role, password="reader-Pa55")
         prod.overrides["SUPABASE_DB_URL_PROD"] = reader
@@ -147,7 +150,7 @@ def test_database_unreachable(prod: ProdDeployment, tmp_path: Path) -> None:
     run = run_smoke(prod.env(), tmp_path=tmp_path)
 
     assert run.code == 1
-    assert run.failed == {"db_connect", "schema", "queue_health", "workers"}
+    assert run.failed == {"db_connect", "schema", "queue_health", "workers", "access"}
     assert "cannot connect" in run.detail("db_connect")
     assert "cannot run: db_connect failed" in run.detail("workers")
 
