@@ -96,8 +96,8 @@ def _rest_problems(ctx: SmokeContext, anon_key: str) -> list[str]:
 def check_access(ctx: SmokeContext) -> str:
     done, problems = [], []
     if ctx.db_url is not None:
-        with ctx.connect() as conn:
-            problems += access_problems(conn)
+        with ctx.connect() as database:
+            problems += access_problems(database.conn)  # each query its own BEGIN READ ONLY
         done.append("catalog: RLS forced, nothing for anon/authenticated/PUBLIC")
     anon_key = _anon_key(ctx) if ctx.supabase_url else None
     if anon_key is not None:
