@@ -44,6 +44,7 @@ FUNCTIONS: dict[str, frozenset[str]] = {
     "ops.reap_stuck_jobs": WORKER_ONLY,
     "ops.register_heartbeat": WORKER_ONLY,
     "ops.prune_history": WORKER_ONLY,
+    "ops.hold_lease": WORKER_ONLY,
     "ops.touch_updated_at": NO_ONE,  # trigger functions: a trigger needs no EXECUTE
     "ops.ingest_batch_follows_job": NO_ONE,
 }
@@ -63,6 +64,7 @@ RELATIONS: dict[str, dict[str, frozenset[str]]] = {
     "ops.ingest_uploads": {WORKER: _READ, API: frozenset({"INSERT"})},
     "ops.ingest_row_errors": {WORKER: frozenset({"SELECT", "INSERT"}), API: _READ},
     "public.judgments": {WORKER: frozenset({"SELECT", "INSERT", "UPDATE"}), API: _READ},
+    "public.judgment_case_keys": {WORKER: frozenset({"SELECT", "INSERT", "UPDATE"})},
     "public.debtor_profiles": {WORKER: _READ, API: _READ},
     "enforcement.plans": {WORKER: frozenset({"SELECT", "INSERT", "UPDATE"}), API: _READ},
     "enforcement.draft_packets": {WORKER: frozenset({"SELECT", "INSERT", "UPDATE"})},

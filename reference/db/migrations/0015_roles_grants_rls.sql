@@ -50,7 +50,8 @@ REVOKE ALL ON SCHEMA ops, enforcement FROM PUBLIC, anon, authenticated;
 REVOKE ALL ON ALL TABLES IN SCHEMA ops, enforcement FROM PUBLIC, anon, authenticated;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA ops, enforcement FROM PUBLIC, anon, authenticated;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ops, enforcement FROM PUBLIC, anon, authenticated;
-REVOKE ALL ON TABLE public.judgments, public.debtor_profiles FROM PUBLIC, anon, authenticated;
+REVOKE ALL ON TABLE public.judgments, public.judgment_case_keys, public.debtor_profiles
+    FROM PUBLIC, anon, authenticated;
 
 -- Later objects of the migrating role: functions are not executable by PUBLIC anywhere (only
 -- the global default can take PUBLIC's EXECUTE away), and Supabase's per-schema defaults for
@@ -90,6 +91,7 @@ GRANT EXECUTE ON FUNCTION ops.fail_job(uuid, text, text, boolean) TO dragonfly_w
 GRANT EXECUTE ON FUNCTION ops.extend_lock(uuid, text) TO dragonfly_worker;
 GRANT EXECUTE ON FUNCTION ops.reap_stuck_jobs(interval) TO dragonfly_worker;
 GRANT EXECUTE ON FUNCTION ops.register_heartbeat(text, text, text, text) TO dragonfly_worker;
+GRANT EXECUTE ON FUNCTION ops.hold_lease(uuid, text) TO dragonfly_worker;
 GRANT EXECUTE ON FUNCTION ops.prune_history(interval, interval, interval, integer)
     TO dragonfly_worker;
 
@@ -109,6 +111,7 @@ GRANT SELECT, INSERT ON ops.ingest_row_errors TO dragonfly_worker;
 GRANT SELECT ON ops.ingest_row_errors TO dragonfly_api;
 GRANT SELECT, INSERT, UPDATE ON public.judgments TO dragonfly_worker;
 GRANT SELECT ON public.judgments TO dragonfly_api;
+GRANT SELECT, INSERT, UPDATE ON public.judgment_case_keys TO dragonfly_worker;
 GRANT SELECT ON public.debtor_profiles TO dragonfly_worker, dragonfly_api;
 GRANT SELECT, INSERT, UPDATE ON enforcement.plans TO dragonfly_worker;
 GRANT SELECT ON enforcement.plans TO dragonfly_api;
@@ -130,6 +133,7 @@ ALTER TABLE ops.ingest_batches ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURI
 ALTER TABLE ops.ingest_uploads ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 ALTER TABLE ops.ingest_row_errors ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 ALTER TABLE public.judgments ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+ALTER TABLE public.judgment_case_keys ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 ALTER TABLE public.debtor_profiles ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 ALTER TABLE enforcement.plans ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 ALTER TABLE enforcement.draft_packets ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
@@ -147,6 +151,8 @@ CREATE POLICY dragonfly_services ON ops.ingest_uploads
 CREATE POLICY dragonfly_services ON ops.ingest_row_errors
     TO dragonfly_worker, dragonfly_api USING (true) WITH CHECK (true);
 CREATE POLICY dragonfly_services ON public.judgments
+    TO dragonfly_worker, dragonfly_api USING (true) WITH CHECK (true);
+CREATE POLICY dragonfly_services ON public.judgment_case_keys
     TO dragonfly_worker, dragonfly_api USING (true) WITH CHECK (true);
 CREATE POLICY dragonfly_services ON public.debtor_profiles
     TO dragonfly_worker, dragonfly_api USING (true) WITH CHECK (true);
