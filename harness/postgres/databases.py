@@ -10,6 +10,7 @@ import psycopg
 from psycopg import sql
 
 from harness.postgres.server import PostgresServer
+from harness.sql import query
 from reference.db import apply_migrations
 
 
@@ -56,6 +57,10 @@ class TestDatabases:
         started = time.monotonic()
         self._execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.template)))
         apply_migrations(self.server.conninfo_for(self.template))
+        # A test database: the queue's clock may be moved here (and in every clone), never in
+        # a database the harness did not create (migration 0011).
+        with psycopg.connect(self.server.conninfo_for(self.template), autocommit=True) as conn:
+            conn.execute(query("opt_in_test_clock"))
         # No connections to a template: CREATE DATABASE ... TEMPLATE fails while one is open.
         self._execute(
             sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(

@@ -69,6 +69,8 @@ class Job:
     completed_at: datetime | None
     dead_lettered_at: datetime | None
     reap_count: int
+    # When the current (or last) lease expires: the claim's or extension's clock + lock timeout.
+    lease_expires_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Job:
@@ -91,4 +93,5 @@ class Job:
             completed_at=row["completed_at"],
             dead_lettered_at=row["dead_lettered_at"],
             reap_count=row["reap_count"],
+            lease_expires_at=row.get("lease_expires_at"),
         )

@@ -147,15 +147,30 @@ class QueueModelMachine(RuleBasedStateMachine):
         )
         return stable
 
-    def _claim(self, client: QueueClient, worker: str, types: list[str], batch: int) -> list[UUID]:
-        return [job.id for job in client.claim_pending_job(types, worker, batch)]
+    def _claim(
+        self,
+        client: QueueClient,
+        worker: str,
+        types: list[str],
+        batch: int,
+        lease: timedelta | None = None,
+    ) -> list[UUID]:
+        return [
+            job.id for job in client.claim_pending_job(types, worker, batch, lock_timeout=lease)
+        ]
 
     @precondition(lambda self: self.model.claimable(JOB_TYPES))
-    @rule(worker=workers, types=_job_types(), batch=st.integers(1, 4))
-    def claim(self, worker: str, types: list[str], batch: int) -> None:
+    @rule(
+        worker=workers,
+        types=_job_types(),
+        batch=st.integers(1, 4),
+        lease=st.sampled_from([None, *LOCK_TIMEOUTS]),
+    )
+    def claim(self, worker: str, types: list[str], batch: int, lease: timedelta | None) -> None:
+        """A claim leased for the worker's lock timeout (None: the database's default)."""
         expected = self.model.predict_claim(types, batch)
-        assert self._claim(self.sessions.first, worker, types, batch) == expected
-        self.model.apply_claim(expected, worker)
+        assert self._claim(self.sessions.first, worker, types, batch, lease) == expected
+        self.model.apply_claim(expected, worker, lease)
         self._count("committed claims", len(expected))
         self._count("batch claims" if batch > 1 else "single claims")
 
@@ -170,8 +185,8 @@ class QueueModelMachine(RuleBasedStateMachine):
     ) -> None:  # fmt: skip
         """The first claim's transaction stays open while the second claims: it must skip."""
         held = self.model.predict_claim(first_types, first_batch)
-        locked = self.model.locked_by_claim(first_types, first_batch)
-        expected_second = self.model.predict_claim(second_types, second_batch, skip=locked)
+        # The open claim locks exactly the jobs it claimed: the second skips those alone.
+        expected_second = self.model.predict_claim(second_types, second_batch, skip=held)
         conn = self.sessions.first.conn
         with conn.transaction(force_rollback=not commit):
             assert self._claim(self.sessions.first, first, first_types, first_batch) == held
@@ -293,9 +308,14 @@ class QueueModelMachine(RuleBasedStateMachine):
     @precondition(lambda self: any(j.status == "processing" for j in self.model.jobs.values()))
     @rule(lock_timeout=st.sampled_from(LOCK_TIMEOUTS), over=st.sampled_from([0, 1]))
     def leases_age_then_reap(self, lock_timeout: timedelta, over: int) -> None:
-        """Time runs to just at (not reaped) or just past (reaped) the oldest lease's timeout."""
-        oldest = min(j.locked_at for j in self.model.jobs.values() if j.locked_at is not None)
-        target = oldest + lock_timeout + timedelta(seconds=over)
+        """Time runs to just at (not reaped) or just past (reaped) the first lease's expiry,
+        which the reaper's own lock_timeout does not move."""
+        first = min(
+            j.lease_expires_at
+            for j in self.model.jobs.values()
+            if j.status == "processing" and j.lease_expires_at is not None
+        )
+        target = first + timedelta(seconds=over)
         self.time_passes(max(0, int((target - self.model.now).total_seconds())))
         self.reap(lock_timeout)
 
