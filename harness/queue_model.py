@@ -41,7 +41,7 @@ class ModelJob:
     reap_count: int = 0
     dead_lettered_at: datetime | None = None
     completed_at: datetime | None = None
-    # Set by a claim or an extension (the clock + the caller's lock timeout), and kept after.
+    # Set by a claim or an extension (the clock + the caller's lock timeout); None off lease.
     lease_expires_at: datetime | None = None
     former_owners: set[str] = field(default_factory=set)
 
@@ -137,6 +137,7 @@ class QueueModel:
             return False
         job = self.jobs[job_id]
         job.status, job.completed_at, job.locked_at = "completed", self.now, None
+        job.lease_expires_at = None
         return True
 
     def complete_many(self, job_ids: Iterable[UUID], worker_id: str) -> set[UUID]:
@@ -146,7 +147,7 @@ class QueueModel:
     def _retry_or_dead_letter(self, job: ModelJob, permanent: bool = False) -> str:
         if job.locked_by is not None:
             job.former_owners.add(job.locked_by)
-        job.locked_at = job.locked_by = None
+        job.locked_at = job.locked_by = job.lease_expires_at = None
         if permanent or job.attempts >= job.max_attempts:
             job.status, job.dead_lettered_at = "failed", self.now
             return "dead_lettered"

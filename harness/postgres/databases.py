@@ -57,10 +57,7 @@ class TestDatabases:
         started = time.monotonic()
         self._execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.template)))
         apply_migrations(self.server.conninfo_for(self.template))
-        # A test database: the queue's clock may be moved here (and in every clone), never in
-        # a database the harness did not create (migration 0011).
-        with psycopg.connect(self.server.conninfo_for(self.template), autocommit=True) as conn:
-            conn.execute(query("opt_in_test_clock"))
+        self._opt_in_test_clock(self.template)  # and so every clone
         # No connections to a template: CREATE DATABASE ... TEMPLATE fails while one is open.
         self._execute(
             sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(
@@ -68,6 +65,14 @@ class TestDatabases:
             )
         )
         self.times.template_seconds = time.monotonic() - started
+
+    def _opt_in_test_clock(self, name: str) -> None:
+        """Let the queue's clock be moved in this test database (migration 0011): a row that no
+        connection setting can forge, so a production database keeps real time."""
+        with psycopg.connect(self.server.conninfo_for(name), autocommit=True) as conn:
+            row = conn.execute(query("has_test_clock")).fetchone()
+            if row is not None and row[0]:
+                conn.execute(query("opt_in_test_clock"))
 
     def adopt_template(self, name: str) -> None:
         """Clone an existing database (your own schema) instead of a migrated template.
@@ -85,6 +90,8 @@ class TestDatabases:
                 sql.Identifier(name), sql.Identifier(self.template)
             )
         )
+        if not self._owns_template:
+            self._opt_in_test_clock(name)  # the clone, never the adopted database itself
         self.times.clone_seconds.append(time.monotonic() - started)
         return name
 

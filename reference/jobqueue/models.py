@@ -69,7 +69,8 @@ class Job:
     completed_at: datetime | None
     dead_lettered_at: datetime | None
     reap_count: int
-    # When the current (or last) lease expires: the claim's or extension's clock + lock timeout.
+    # When the current lease expires (the claim's or extension's clock + lock timeout); None
+    # when no worker holds the job.
     lease_expires_at: datetime | None = None
 
     @classmethod

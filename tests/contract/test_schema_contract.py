@@ -30,7 +30,9 @@ JOB_QUEUE_COLUMNS = dict(
         f"id uuid, job_type text, payload jsonb, status ops.job_status, priority integer, "
         f"run_at {TZ}, attempts integer, max_attempts integer, locked_at {TZ}, locked_by text, "
         f"last_error text, idempotency_key text, trace_context jsonb, created_at {TZ}, "
-        f"updated_at {TZ}, completed_at {TZ}, dead_lettered_at {TZ}, reap_count integer"
+        f"updated_at {TZ}, completed_at {TZ}, dead_lettered_at {TZ}, reap_count integer, "
+        # Issue 17: when the lease expires (claim or extend_lock: the clock + lock_timeout).
+        f"lease_expires_at {TZ}"
     )
 )
 QUEUE_JOB_ARGS = _pairs(
@@ -40,13 +42,14 @@ QUEUE_JOB_ARGS = _pairs(
 # function -> (arguments in order, result)
 FUNCTIONS = {
     "claim_pending_job": (
-        "job_types text[], worker_id text, batch_size integer",
+        # SPEC's three arguments, plus `lock_timeout` (default: ops.default_lock_timeout()).
+        "job_types text[], worker_id text, batch_size integer, lock_timeout interval",
         "SETOF ops.job_queue",
     ),
     "complete_job": ("job_id uuid, worker_id text", "boolean"),
     # SPEC's three arguments, plus `permanent` (default false: dead-letter without retries).
     "fail_job": ("job_id uuid, worker_id text, error text, permanent boolean", "text"),
-    "extend_lock": ("job_id uuid, worker_id text", "boolean"),
+    "extend_lock": ("job_id uuid, worker_id text, lock_timeout interval", "boolean"),
     "reap_stuck_jobs": ("lock_timeout interval", "SETOF ops.job_queue"),
     "register_heartbeat": ("worker_id text, worker_type text, hostname text, status text", "void"),
 }
@@ -184,7 +187,7 @@ def test_queue_function_signature(contract_db: Conn, name: str) -> None:
 
 def test_function_defaults(contract_db: Conn) -> None:
     _, _, claim_arguments = _function(contract_db, "claim_pending_job")
-    assert claim_arguments.endswith("batch_size integer DEFAULT 1")
+    assert "batch_size integer DEFAULT 1, lock_timeout interval DEFAULT" in claim_arguments
     _, _, reap_arguments = _function(contract_db, "reap_stuck_jobs")
     match = re.fullmatch(r"lock_timeout interval DEFAULT (.+)", reap_arguments)
     assert match, reap_arguments

@@ -14,11 +14,12 @@
 --    (migration 0010's cached plan); a batch claim is planned per call.
 -- 2. ops.job_queue.lease_expires_at: set at claim and at extend_lock to the clock plus the
 --    caller's `lock_timeout` (default ops.default_lock_timeout(), the 30 minutes the reaper used
---    for everyone). ops.reap_stuck_jobs reaps a job when its own lease expired, whoever calls
---    it; its `lock_timeout` argument now applies only to a lease taken without an expiry (a
---    claim that committed on the pre-0011 functions while this migration ran). The column is
---    left as it was when a job leaves processing, like locked_by: the expiry of its last lease.
---    Its index (migration 0012) is built concurrently.
+--    for everyone), cleared with locked_at when the lease ends (complete, fail, reap).
+--    ops.reap_stuck_jobs reaps a job when its own lease expired, whoever calls it; its
+--    `lock_timeout` argument now dates only a lease without an expiry (a claim that committed
+--    on the pre-0011 functions while this migration ran, or a row set to processing by hand).
+--    Its index (migration 0012) is built concurrently. complete_job, complete_jobs and
+--    fail_job are copied from 0008 with only `lease_expires_at = NULL` added.
 -- 3. ops.clock() and ops.statement_clock() honour dragonfly.clock_offset / clock_frozen_at only
 --    in a database with a row in ops.test_clock, which the test harness writes into its
 --    template (harness/postgres/databases.py). A setting cannot opt a database in: PGOPTIONS,
@@ -90,13 +91,22 @@ BEGIN
 END;
 $$;
 
--- The new argument comes as a new overload without a default (so no call is ambiguous); the
--- old signatures stay, for callers that know nothing of it, and pass the default.
+-- The new argument has a default, so the functions are replaced (an overload beside the old
+-- signature would make every call without it ambiguous). Dropped and created in this one
+-- transaction: no session sees them missing, and every existing call, positional or named,
+-- resolves to the new signature.
+-- squawk-ignore ban-drop-function
+DROP FUNCTION ops.complete_job_and_claim(uuid, text, text[], integer);
+-- squawk-ignore ban-drop-function
+DROP FUNCTION ops.claim_pending_job(text[], text, integer);
+-- squawk-ignore ban-drop-function
+DROP FUNCTION ops.extend_lock(uuid, text);
+
 CREATE FUNCTION ops.claim_pending_job(
     job_types text[],
     worker_id text,
-    batch_size integer,
-    lock_timeout interval
+    batch_size integer DEFAULT 1,
+    lock_timeout interval DEFAULT ops.default_lock_timeout()
 ) RETURNS SETOF ops.job_queue
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
@@ -228,8 +238,8 @@ CREATE FUNCTION ops.complete_job_and_claim(
     job_id uuid,
     worker_id text,
     job_types text[],
-    batch_size integer,
-    lock_timeout interval
+    batch_size integer DEFAULT 1,
+    lock_timeout interval DEFAULT ops.default_lock_timeout()
 ) RETURNS SETOF ops.job_queue
 LANGUAGE plpgsql
 SET plan_cache_mode = force_generic_plan
@@ -252,7 +262,7 @@ $$;
 CREATE FUNCTION ops.extend_lock(
     job_id uuid,
     worker_id text,
-    lock_timeout interval
+    lock_timeout interval DEFAULT ops.default_lock_timeout()
 ) RETURNS boolean
 LANGUAGE plpgsql
 AS $function$
@@ -270,33 +280,6 @@ BEGIN
     RETURNING true INTO extended;
     RETURN coalesce(extended, false);
 END;
-$function$;
-
-CREATE OR REPLACE FUNCTION ops.claim_pending_job(job_types text[], worker_id text, batch_size integer DEFAULT 1)
- RETURNS SETOF ops.job_queue
- LANGUAGE sql
-AS $function$
-    -- The claim of a caller that passes no lock timeout: the database's default lease.
-    SELECT * FROM ops.claim_pending_job(claim_pending_job.job_types, claim_pending_job.worker_id,
-                                        claim_pending_job.batch_size, ops.default_lock_timeout());
-$function$;
-
-CREATE OR REPLACE FUNCTION ops.complete_job_and_claim(job_id uuid, worker_id text, job_types text[], batch_size integer DEFAULT 1)
- RETURNS SETOF ops.job_queue
- LANGUAGE sql
-AS $function$
-    SELECT * FROM ops.complete_job_and_claim(complete_job_and_claim.job_id,
-                                             complete_job_and_claim.worker_id,
-                                             complete_job_and_claim.job_types,
-                                             complete_job_and_claim.batch_size,
-                                             ops.default_lock_timeout());
-$function$;
-
-CREATE OR REPLACE FUNCTION ops.extend_lock(job_id uuid, worker_id text)
- RETURNS boolean
- LANGUAGE sql
-AS $function$
-    SELECT ops.extend_lock(extend_lock.job_id, extend_lock.worker_id, ops.default_lock_timeout());
 $function$;
 
 CREATE OR REPLACE FUNCTION ops.reap_stuck_jobs(lock_timeout interval DEFAULT ops.default_lock_timeout())
@@ -336,10 +319,90 @@ BEGIN
                                      q.locked_at + reap_stuck_jobs.lock_timeout)),
         locked_at = NULL,
         locked_by = NULL,
+        lease_expires_at = NULL,
         reap_count = q.reap_count + 1
     FROM expired
     WHERE q.id = expired.id
     RETURNING q.*;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.complete_job(job_id uuid, worker_id text)
+ RETURNS boolean
+ LANGUAGE sql
+AS $function$
+    -- Fenced: only the worker that still holds the lease may complete the job.
+    WITH completed AS (
+        UPDATE ops.job_queue AS q
+        SET status = 'completed', completed_at = ops.clock(), locked_at = NULL, lease_expires_at = NULL
+        WHERE q.id = complete_job.job_id
+          AND q.status = 'processing'
+          AND q.locked_by = complete_job.worker_id
+        RETURNING 1
+    )
+    SELECT EXISTS (SELECT 1 FROM completed);
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.complete_jobs(job_ids uuid[], worker_id text)
+ RETURNS SETOF uuid
+ LANGUAGE plpgsql
+AS $function$
+BEGIN
+    PERFORM ops.assert_worker_id(complete_jobs.worker_id);
+    IF job_ids IS NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'DFQ02',
+            MESSAGE = 'job_ids must be an array of job ids (empty completes nothing), not NULL',
+            HINT = 'pass e.g. ARRAY[''<uuid>'']::uuid[]';
+    END IF;
+    IF cardinality(job_ids) > 1000 THEN
+        RAISE EXCEPTION USING ERRCODE = 'DFQ02',
+            MESSAGE = format('job_ids may hold at most 1000 ids (got %s)', cardinality(job_ids)),
+            HINT = 'complete in batches of at most 1000, the claim''s own batch limit';
+    END IF;
+    RETURN QUERY
+    -- Found by the primary key only: the statistics of a queue table are usually taken when
+    -- few jobs were processing, so any partial index whose predicate `status = 'processing'`
+    -- implies (a lease index, an index of unfinished jobs) looks like one row to the planner
+    -- and would be walked whole with thousands in flight. Comparing the status as text keeps
+    -- the test exact while implying no index predicate. The primary key's scan of `id = ANY`
+    -- visits rows in id order, so callers completing overlapping sets cannot deadlock.
+    UPDATE ops.job_queue AS q
+    SET status = 'completed', completed_at = ops.clock(), updated_at = ops.clock(), locked_at = NULL,
+        lease_expires_at = NULL
+    WHERE q.id = ANY (complete_jobs.job_ids)
+      AND q.status::text = 'processing'
+      AND q.locked_by = complete_jobs.worker_id
+    RETURNING q.id;
+END;
+$function$;
+
+CREATE OR REPLACE FUNCTION ops.fail_job(job_id uuid, worker_id text, error text, permanent boolean DEFAULT false)
+ RETURNS text
+ LANGUAGE plpgsql
+AS $function$
+-- Returns 'retry_scheduled' (pending again, run_at moved by the backoff), 'dead_lettered'
+-- (attempts used up, or `permanent`: no retry can help, e.g. the job's batch is gone), or
+-- 'lease_lost' (fenced: the caller no longer holds the job).
+DECLARE
+    outcome text;
+BEGIN
+    UPDATE ops.job_queue AS q
+    SET status = CASE WHEN fail_job.permanent OR q.attempts >= q.max_attempts
+                      THEN 'failed' ELSE 'pending' END::ops.job_status,
+        run_at = CASE WHEN fail_job.permanent OR q.attempts >= q.max_attempts
+                      THEN q.run_at ELSE ops.clock() + ops.retry_backoff(q.attempts) END,
+        dead_lettered_at = CASE WHEN fail_job.permanent OR q.attempts >= q.max_attempts
+                                THEN ops.clock() END,
+        locked_at = NULL,
+        locked_by = NULL,
+        lease_expires_at = NULL,
+        last_error = left(coalesce(fail_job.error, '(no error message given)'), 10000)
+    WHERE q.id = fail_job.job_id
+      AND q.status = 'processing'
+      AND q.locked_by = fail_job.worker_id
+    RETURNING CASE WHEN q.status = 'failed' THEN 'dead_lettered' ELSE 'retry_scheduled' END
+    INTO outcome;
+    RETURN coalesce(outcome, 'lease_lost');
 END;
 $function$;
 
