@@ -145,9 +145,9 @@ def test_a_database_not_opted_in_keeps_real_time_under_pgoptions(production_like
         assert conn.execute("SHOW dragonfly.clock_offset").fetchone() == ("2h",)
         assert conn.execute(CLOCK_SKEW).fetchone() == (timedelta(0), timedelta(0))
         job = QueueClient(conn).queue_job(INGEST)
-        (run_at,) = conn.execute(
-            "SELECT run_at FROM ops.job_queue WHERE id = %s", (job,)
-        ).fetchone()
+        row = conn.execute("SELECT run_at FROM ops.job_queue WHERE id = %s", (job,)).fetchone()
+        assert row is not None
+        (run_at,) = row
         assert abs(run_at - datetime.now(UTC)) < timedelta(minutes=5)
 
 
