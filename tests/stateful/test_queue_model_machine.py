@@ -177,13 +177,15 @@ class QueueModelMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.model.claimable(JOB_TYPES))
     @rule(
         first=workers, second=workers, first_types=_job_types(), second_types=_job_types(),
-        first_batch=st.integers(1, 3), second_batch=st.integers(1, 3), commit=st.booleans(),
+        first_batch=st.integers(1, 6), second_batch=st.integers(1, 3), commit=st.booleans(),
     )  # fmt: skip
     def overlapping_claims(  # noqa: PLR0917 - Hypothesis passes rule arguments by name
         self, first: str, second: str, first_types: list[str], second_types: list[str],
         first_batch: int, second_batch: int, commit: bool,
     ) -> None:  # fmt: skip
-        """The first claim's transaction stays open while the second claims: it must skip."""
+        """The first claim's transaction stays open while the second claims: it must skip.
+        The first holds up to 6, more than a single claim's lookahead (4): the second must
+        look again past them (migration 0011)."""
         held = self.model.predict_claim(first_types, first_batch)
         # The open claim locks exactly the jobs it claimed: the second skips those alone.
         expected_second = self.model.predict_claim(second_types, second_batch, skip=held)
