@@ -42,6 +42,7 @@ KEYS = [f"key-{index}" for index in range(6)]
 # Steps of time around the backoffs (30 s, 60 s, 120 s) and the lock timeouts below.
 TIME_STEPS = [1, 29, 30, 31, 59, 60, 61, 119, 120, 121, 299, 300, 301, 1800, 3600]
 LOCK_TIMEOUTS = [timedelta(seconds=s) for s in (30, 60, 300, 1800)]
+EXTEND_LEASE = timedelta(seconds=300)
 ID_NAMESPACE = UUID("6f1c3a52-7a43-4c4e-9d55-0e6a3b1f9c10")
 MAX_CRASHES = 3  # per example: enough stale owners without crowding out the other steps
 
@@ -251,8 +252,9 @@ class QueueModelMachine(RuleBasedStateMachine):
             assert client.complete_job(job_id, caller) == expected_done
             outcome = "completions" if expected_done else "refused"
         elif operation == "extend":
-            expected_done = self.model.extend(job_id, caller)
-            assert client.extend_lock(job_id, caller) == expected_done
+            # Leased for the extender's own timeout, not the database's default.
+            expected_done = self.model.extend(job_id, caller, EXTEND_LEASE)
+            assert client.extend_lock(job_id, caller, lock_timeout=EXTEND_LEASE) == expected_done
             outcome = "extensions" if expected_done else "refused"
         else:
             permanent = operation == "fail-permanent"
