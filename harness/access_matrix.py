@@ -30,6 +30,8 @@ FUNCTIONS: dict[str, frozenset[str]] = {
     "ops.clock": BOTH,
     "ops.statement_clock": BOTH,
     "ops.default_lock_timeout": BOTH,
+    "ops.test_clock_opted_in": BOTH,
+    "ops.assert_lock_timeout": WORKER_ONLY,
     "ops.assert_known_job_types": BOTH,
     "ops.assert_worker_id": WORKER_ONLY,
     "ops.retry_backoff": WORKER_ONLY,
@@ -55,6 +57,7 @@ _READ = frozenset({"SELECT"})
 RELATIONS: dict[str, dict[str, frozenset[str]]] = {
     "ops.schema_migrations": {},
     "ops.job_types": {WORKER: _READ, API: _READ},
+    "ops.test_clock": {WORKER: _READ, API: _READ},
     "ops.job_queue": {WORKER: _ALL, API: frozenset({"SELECT", "INSERT"})},
     "ops.worker_heartbeats": {WORKER: _ALL, API: _READ},
     "ops.ingest_batches": {

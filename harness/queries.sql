@@ -57,3 +57,11 @@ FROM STDIN (FORMAT csv, HEADER true);
 -- name: compress_uploads
 -- Store uploads compressed again, as before migration 0007, to measure what that cost.
 ALTER TABLE ops.ingest_uploads ALTER COLUMN content SET STORAGE EXTENDED;
+
+-- name: has_test_clock
+-- Whether this database's queue has the test clock opt-in table (migration 0011 or later).
+SELECT to_regclass('ops.test_clock') IS NOT NULL;
+
+-- name: opt_in_test_clock
+-- Let ops.clock() honour the dragonfly.clock_* settings in this (test) database and its clones.
+INSERT INTO ops.test_clock DEFAULT VALUES ON CONFLICT DO NOTHING;

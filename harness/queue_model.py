@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
+DEFAULT_LOCK_TIMEOUT = timedelta(minutes=30)  # ops.default_lock_timeout()
 MAX_BACKOFF = timedelta(hours=1)
 BASE_BACKOFF = timedelta(seconds=30)
 BACKOFF_EXPONENT_CAP = 20  # the SQL caps the exponent the same way
@@ -40,6 +41,8 @@ class ModelJob:
     reap_count: int = 0
     dead_lettered_at: datetime | None = None
     completed_at: datetime | None = None
+    # Set by a claim or an extension (the clock + the caller's lock timeout); None off lease.
+    lease_expires_at: datetime | None = None
     former_owners: set[str] = field(default_factory=set)
 
     def row(self) -> tuple[object, ...]:
@@ -54,13 +57,14 @@ class ModelJob:
             self.reap_count,
             self.dead_lettered_at,
             self.completed_at,
+            self.lease_expires_at,
         )
 
 
 # Every job's id and the columns the model predicts, in ModelJob.row() order.
 MODEL_ROWS_QUERY = (
     "SELECT id, status::text, priority, run_at, attempts, locked_at, locked_by, reap_count, "
-    "dead_lettered_at, completed_at FROM ops.job_queue"
+    "dead_lettered_at, completed_at, lease_expires_at FROM ops.job_queue"
 )
 
 
@@ -110,27 +114,18 @@ class QueueModel:
     def predict_claim(
         self, job_types: Iterable[str], batch_size: int, skip: Iterable[UUID] = ()
     ) -> list[UUID]:
-        """The ids a claim returns, in order (per type at most batch_size, then batch_size)."""
+        """The ids a claim returns, in order; it locks exactly these (a concurrent claim in
+        another session skips them, and only them, while its transaction is open)."""
         return self.claimable(job_types, skip)[:batch_size]
 
-    def locked_by_claim(self, job_types: Iterable[str], batch_size: int) -> list[UUID]:
-        """The rows a claim row-locks until its transaction ends: up to batch_size per type.
-
-        The claim walks each type with `LIMIT batch_size FOR UPDATE SKIP LOCKED` before it
-        keeps the best batch_size of them, so inside an open transaction it also holds rows
-        it did not claim (a concurrent claim skips those; see tests/stateful).
-        """
-        return [
-            job_id
-            for job_type in dict.fromkeys(job_types)
-            for job_id in self.claimable([job_type])[:batch_size]
-        ]
-
-    def apply_claim(self, job_ids: Iterable[UUID], worker_id: str) -> None:
+    def apply_claim(
+        self, job_ids: Iterable[UUID], worker_id: str, lock_timeout: timedelta | None = None
+    ) -> None:
         for job_id in job_ids:
             job = self.jobs[job_id]
             job.status, job.attempts = "processing", job.attempts + 1
             job.locked_at, job.locked_by = self.now, worker_id
+            job.lease_expires_at = self.now + (lock_timeout or DEFAULT_LOCK_TIMEOUT)
 
     def holds(self, job_id: UUID, worker_id: str) -> bool:
         """Whether worker_id holds the live lease the fenced calls require."""
@@ -142,6 +137,7 @@ class QueueModel:
             return False
         job = self.jobs[job_id]
         job.status, job.completed_at, job.locked_at = "completed", self.now, None
+        job.lease_expires_at = None
         return True
 
     def complete_many(self, job_ids: Iterable[UUID], worker_id: str) -> set[UUID]:
@@ -151,7 +147,7 @@ class QueueModel:
     def _retry_or_dead_letter(self, job: ModelJob, permanent: bool = False) -> str:
         if job.locked_by is not None:
             job.former_owners.add(job.locked_by)
-        job.locked_at = job.locked_by = None
+        job.locked_at = job.locked_by = job.lease_expires_at = None
         if permanent or job.attempts >= job.max_attempts:
             job.status, job.dead_lettered_at = "failed", self.now
             return "dead_lettered"
@@ -164,20 +160,25 @@ class QueueModel:
             return "lease_lost"
         return self._retry_or_dead_letter(self.jobs[job_id], permanent)
 
-    def extend(self, job_id: UUID, worker_id: str) -> bool:
+    def extend(self, job_id: UUID, worker_id: str, lock_timeout: timedelta | None = None) -> bool:
         if not self.holds(job_id, worker_id):
             return False
-        self.jobs[job_id].locked_at = self.now
+        job = self.jobs[job_id]
+        job.locked_at = self.now
+        job.lease_expires_at = self.now + (lock_timeout or DEFAULT_LOCK_TIMEOUT)
         return True
 
     def expired(self, lock_timeout: timedelta) -> set[UUID]:
-        """Processing jobs whose lease is strictly older than lock_timeout."""
-        cutoff = self.now - lock_timeout
-        return {
-            job_id
-            for job_id, job in self.jobs.items()
-            if job.status == "processing" and job.locked_at is not None and job.locked_at < cutoff
-        }
+        """Processing jobs whose own lease expired (strictly before now); lock_timeout dates
+        only a lease without an expiry (the reaper's argument, for pre-0011 leases)."""
+        expired = set()
+        for job_id, job in self.jobs.items():
+            if job.status != "processing" or job.locked_at is None:
+                continue
+            expires = job.lease_expires_at or job.locked_at + lock_timeout
+            if expires < self.now:
+                expired.add(job_id)
+        return expired
 
     def reap(self, lock_timeout: timedelta) -> dict[UUID, str]:
         """Reap expired leases; returns each reaped job's new status."""

@@ -31,6 +31,7 @@ SUITES = {
         "tests/integration/test_queue_failures.py",
         "tests/integration/test_queue_concurrency.py",
         "tests/integration/test_queue_edges.py",
+        "tests/integration/test_queue_leases.py",
     ],
     "property": [
         "tests/stateful/test_queue_model_machine.py",

@@ -11,6 +11,7 @@ from psycopg import sql
 
 from harness.postgres.logins import ServiceLogins, create_service_logins, drop_service_logins
 from harness.postgres.server import DatabaseUrl, PostgresServer, PostgresSourceError
+from harness.sql import query
 from reference.db import apply_migrations
 
 
@@ -62,6 +63,7 @@ class TestDatabases:
         started = time.monotonic()
         self._execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.template)))
         apply_migrations(self.server.direct_conninfo_for(self.template))
+        self._opt_in_test_clock(self.template)  # and so every clone
         # No connections to a template: CREATE DATABASE ... TEMPLATE fails while one is open.
         self._execute(
             sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(
@@ -81,6 +83,14 @@ class TestDatabases:
         if self.logins is None:
             return DatabaseUrl(database_url)
         return self.logins.url(database_url, service)
+
+    def _opt_in_test_clock(self, name: str) -> None:
+        """Let the queue's clock be moved in this test database (migration 0011): a row that no
+        connection setting can forge, so a production database keeps real time."""
+        with psycopg.connect(self.server.direct_conninfo_for(name), autocommit=True) as conn:
+            row = conn.execute(query("has_test_clock")).fetchone()
+            if row is not None and row[0]:
+                conn.execute(query("opt_in_test_clock"))
 
     def adopt_template(self, name: str) -> None:
         """Clone an existing database (your own schema) instead of a migrated template.
@@ -108,6 +118,8 @@ class TestDatabases:
                 "server's direct URL too (--pg-direct-url or DRAGONFLY_PG_DIRECT_URL): the "
                 "pooler keeps server connections to the template open"
             ) from None
+        if not self._owns_template:
+            self._opt_in_test_clock(name)  # the clone, never the adopted database itself
         self.times.clone_seconds.append(time.monotonic() - started)
         return name
 

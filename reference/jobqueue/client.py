@@ -46,8 +46,21 @@ def _require_worker_id(worker_id: str) -> None:
         raise InvalidArgumentError("worker_id must be a non-empty string, e.g. '<hostname>-<pid>'")
 
 
+def _lock_timeout(lock_timeout: timedelta | None) -> timedelta | None:
+    """A positive lease length, or None for the database's ops.default_lock_timeout()."""
+    if lock_timeout is not None and lock_timeout <= timedelta(0):
+        raise InvalidArgumentError(
+            f"lock_timeout must be positive (got {lock_timeout}), or None for the "
+            "database's default (ops.default_lock_timeout())"
+        )
+    return lock_timeout
+
+
 def _claim_params(
-    job_types: Iterable[JobType | str], worker_id: str, batch_size: int
+    job_types: Iterable[JobType | str],
+    worker_id: str,
+    batch_size: int,
+    lock_timeout: timedelta | None = None,
 ) -> dict[str, Any]:
     names = [job_type_name(job_type) for job_type in job_types]
     if not names:
@@ -57,7 +70,12 @@ def _claim_params(
         raise InvalidArgumentError(
             f"batch_size must be between 1 and {MAX_BATCH_SIZE} (got {batch_size})"
         )
-    return {"job_types": names, "worker_id": worker_id, "batch_size": batch_size}
+    return {
+        "job_types": names,
+        "worker_id": worker_id,
+        "batch_size": batch_size,
+        "lock_timeout": _lock_timeout(lock_timeout),
+    }
 
 
 def _claimed(rows: list[dict[str, Any]], timing: list[float]) -> list[Job]:
@@ -139,10 +157,17 @@ class QueueClient:
         return job_id
 
     def claim_pending_job(
-        self, job_types: Iterable[JobType | str], worker_id: str, batch_size: int = 1
+        self,
+        job_types: Iterable[JobType | str],
+        worker_id: str,
+        batch_size: int = 1,
+        *,
+        lock_timeout: timedelta | None = None,
     ) -> list[Job]:
-        """Claim up to batch_size due jobs, highest priority first, then oldest run_at."""
-        params = _claim_params(job_types, worker_id, batch_size)
+        """Claim up to batch_size due jobs, highest priority first, then oldest run_at, each
+        leased for lock_timeout (the worker's WORKER_LOCK_TIMEOUT; None: the database's
+        default, 30 minutes)."""
+        params = _claim_params(job_types, worker_id, batch_size, lock_timeout)
         with untraced_claim() as timing:
             rows = self._rows("claim_pending_job", params)
         return _claimed(rows, timing)
@@ -153,11 +178,16 @@ class QueueClient:
         worker_id: str,
         job_types: Iterable[JobType | str],
         batch_size: int = 1,
+        *,
+        lock_timeout: timedelta | None = None,
     ) -> tuple[bool, list[Job]]:
         """Complete the job this worker holds and claim the next ones, in one round trip and
         one commit: (completed, claimed). completed is False when the lease was lost (fenced,
         as complete_job); the claim happens either way. An error leaves both undone."""
-        params = {**_claim_params(job_types, worker_id, batch_size), "job_id": job_id}
+        params = {
+            **_claim_params(job_types, worker_id, batch_size, lock_timeout),
+            "job_id": job_id,
+        }
         with untraced_claim() as timing:
             rows = self._rows("complete_job_and_claim", params)
         # The same id can come back claimed (reaped, pending again, claimed by this call): a
@@ -204,25 +234,28 @@ class QueueClient:
             span.set_attribute("dragonfly.fail.outcome", outcome.value)
         return outcome
 
-    def extend_lock(self, job_id: UUID, worker_id: str) -> bool:
-        """Refresh the lease; False when this worker no longer holds the job."""
+    def extend_lock(
+        self, job_id: UUID, worker_id: str, *, lock_timeout: timedelta | None = None
+    ) -> bool:
+        """Refresh the lease for lock_timeout more (None: the database's default); False when
+        this worker no longer holds the job."""
         _require_worker_id(worker_id)
-        return bool(self._value("extend_lock", {"job_id": job_id, "worker_id": worker_id}))
+        params = {
+            "job_id": job_id,
+            "worker_id": worker_id,
+            "lock_timeout": _lock_timeout(lock_timeout),
+        }
+        return bool(self._value("extend_lock", params))
 
     def reap_stuck_jobs(self, lock_timeout: timedelta | None = None) -> list[Job]:
         """Return expired leases to pending or dead-letter them; returns the reaped rows.
 
-        `lock_timeout` None: the database's ops.default_lock_timeout() (30 minutes).
+        A job's lease expires at its own lease_expires_at (its claimer's lock timeout), whoever
+        reaps. `lock_timeout` dates only a lease taken without an expiry (claimed before
+        migration 0011); None: the database's ops.default_lock_timeout() (30 minutes).
         """
-        if lock_timeout is not None and lock_timeout <= timedelta(0):
-            raise InvalidArgumentError(
-                f"lock_timeout must be positive (got {lock_timeout}), or None for the "
-                "database's default (ops.default_lock_timeout())"
-            )
-        return [
-            Job.from_row(row)
-            for row in self._rows("reap_stuck_jobs", {"lock_timeout": lock_timeout})
-        ]
+        params = {"lock_timeout": _lock_timeout(lock_timeout)}
+        return [Job.from_row(row) for row in self._rows("reap_stuck_jobs", params)]
 
     def register_heartbeat(
         self, worker_id: str, worker_type: str, hostname: str, status: WorkerStatus | str

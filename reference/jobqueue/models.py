@@ -69,6 +69,9 @@ class Job:
     completed_at: datetime | None
     dead_lettered_at: datetime | None
     reap_count: int
+    # When the current lease expires (the claim's or extension's clock + lock timeout); None
+    # when no worker holds the job.
+    lease_expires_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Job:
@@ -91,4 +94,5 @@ class Job:
             completed_at=row["completed_at"],
             dead_lettered_at=row["dead_lettered_at"],
             reap_count=row["reap_count"],
+            lease_expires_at=row.get("lease_expires_at"),
         )

@@ -11,11 +11,13 @@ SELECT ops.queue_job(
 ) AS id;
 
 -- name: claim_pending_job
--- Claim up to batch_size due jobs of the given types for one worker.
+-- Claim up to batch_size due jobs of the given types for one worker, each leased for
+-- lock_timeout (NULL: the database's default).
 SELECT * FROM ops.claim_pending_job(
     job_types => %(job_types)s,
     worker_id => %(worker_id)s,
-    batch_size => %(batch_size)s
+    batch_size => %(batch_size)s,
+    lock_timeout => coalesce(%(lock_timeout)s::interval, ops.default_lock_timeout())
 );
 
 -- name: complete_job
@@ -29,7 +31,8 @@ SELECT * FROM ops.complete_job_and_claim(
     job_id => %(job_id)s,
     worker_id => %(worker_id)s,
     job_types => %(job_types)s,
-    batch_size => %(batch_size)s
+    batch_size => %(batch_size)s,
+    lock_timeout => coalesce(%(lock_timeout)s::interval, ops.default_lock_timeout())
 );
 
 -- name: complete_jobs
@@ -46,11 +49,16 @@ SELECT ops.fail_job(
 ) AS outcome;
 
 -- name: extend_lock
--- Refresh the lease of a long job; false when the worker no longer holds it.
-SELECT ops.extend_lock(job_id => %(job_id)s, worker_id => %(worker_id)s) AS extended;
+-- Refresh the lease of a long job for lock_timeout more (NULL: the database's default); false
+-- when the worker no longer holds it.
+SELECT ops.extend_lock(
+    job_id => %(job_id)s, worker_id => %(worker_id)s,
+    lock_timeout => coalesce(%(lock_timeout)s::interval, ops.default_lock_timeout())
+) AS extended;
 
 -- name: reap_stuck_jobs
--- Return expired leases to pending (with backoff) or dead-letter them; NULL: the default timeout.
+-- Return expired leases (each job's lease_expires_at) to pending (with backoff) or dead-letter
+-- them; lock_timeout dates only a lease without an expiry (NULL: the default timeout).
 SELECT * FROM ops.reap_stuck_jobs(
     lock_timeout => coalesce(%(lock_timeout)s::interval, ops.default_lock_timeout())
 );

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from types import TracebackType
 from typing import Any
 from uuid import UUID
@@ -40,6 +41,7 @@ class LeaseKeeper:
         lost: threading.Event | None = None,
         deadline: float = float("inf"),
         connect_kwargs: dict[str, Any] | None = None,
+        lock_timeout: timedelta | None = None,
     ) -> None:
         self.conninfo = conninfo
         # e.g. no prepared statements behind a transaction pooler (Settings.database_connect_kwargs)
@@ -51,6 +53,7 @@ class LeaseKeeper:
         self.heartbeat_interval = heartbeat_interval
         self.lost = lost if lost is not None else threading.Event()
         self.deadline = deadline
+        self.lock_timeout = lock_timeout  # each extension leases this long (None: the default)
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease-{job_id}", daemon=True)
 
@@ -78,7 +81,7 @@ class LeaseKeeper:
                 )
                 due["extend"] = float("inf")
                 return
-            if not queue.extend_lock(self.job_id, self.worker_id):
+            if not queue.extend_lock(self.job_id, self.worker_id, lock_timeout=self.lock_timeout):
                 logger.warning("extend_lock: lease on job %s was lost", self.job_id)
                 self.lost.set()
             due["extend"] = float("inf") if self.lost.is_set() else now + self.extend_interval

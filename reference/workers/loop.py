@@ -200,6 +200,7 @@ class Worker:
                     lost=context.lease,
                     deadline=context.deadline,
                     connect_kwargs=self.settings.database_connect_kwargs,
+                    lock_timeout=self.lock_timeout,
                 ):
                     handler(job, context)
             except Exception as error:  # a handler's failure must never end the worker
@@ -267,7 +268,9 @@ class Worker:
                     recovering = False
                 self.housekeeping(queue, WorkerStatus.IDLE)
                 started = time.monotonic()
-                jobs = queue.claim_pending_job(list(self.handlers), self.worker_id)
+                jobs = queue.claim_pending_job(
+                    list(self.handlers), self.worker_id, lock_timeout=self.lock_timeout
+                )
                 claim_duration.record(time.monotonic() - started)
                 if not jobs:
                     logger.debug(

@@ -30,7 +30,9 @@ JOB_QUEUE_COLUMNS = dict(
         f"id uuid, job_type text, payload jsonb, status ops.job_status, priority integer, "
         f"run_at {TZ}, attempts integer, max_attempts integer, locked_at {TZ}, locked_by text, "
         f"last_error text, idempotency_key text, trace_context jsonb, created_at {TZ}, "
-        f"updated_at {TZ}, completed_at {TZ}, dead_lettered_at {TZ}, reap_count integer"
+        f"updated_at {TZ}, completed_at {TZ}, dead_lettered_at {TZ}, reap_count integer, "
+        # Issue 17: when the lease expires (claim or extend_lock: the clock + lock_timeout).
+        f"lease_expires_at {TZ}"
     )
 )
 QUEUE_JOB_ARGS = _pairs(
@@ -40,17 +42,26 @@ QUEUE_JOB_ARGS = _pairs(
 # function -> (arguments in order, result)
 FUNCTIONS = {
     "claim_pending_job": (
-        "job_types text[], worker_id text, batch_size integer",
+        # SPEC's three arguments, plus `lock_timeout` (the old three-argument form, kept,
+        # passes ops.default_lock_timeout()).
+        "job_types text[], worker_id text, batch_size integer, lock_timeout interval",
         "SETOF ops.job_queue",
     ),
     "complete_job": ("job_id uuid, worker_id text", "boolean"),
     # SPEC's three arguments, plus `permanent` (default false: dead-letter without retries).
     "fail_job": ("job_id uuid, worker_id text, error text, permanent boolean", "text"),
-    "extend_lock": ("job_id uuid, worker_id text", "boolean"),
+    "extend_lock": ("job_id uuid, worker_id text, lock_timeout interval", "boolean"),
     # The fence a handler's transaction ends with (raises DFQ03 when the lease is gone).
     "hold_lease": ("job_id uuid, worker_id text", "void"),
     "reap_stuck_jobs": ("lock_timeout interval", "SETOF ops.job_queue"),
     "register_heartbeat": ("worker_id text, worker_type text, hostname text, status text", "void"),
+}
+# Old signatures kept beside the new ones as wrappers (migration 0011 expands, never drops, so a
+# deployed caller of the old form keeps working): function -> its older argument lists.
+COMPATIBILITY_FORMS = {
+    "claim_pending_job": ["job_types text[], worker_id text, batch_size integer"],
+    "complete_job_and_claim": ["job_id uuid, worker_id text, job_types text[], batch_size integer"],
+    "extend_lock": ["job_id uuid, worker_id text"],
 }
 
 
@@ -66,10 +77,14 @@ def _function(conn: Conn, name: str) -> tuple[list[tuple[str, str]], str, str]:
                pg_get_function_arguments(p.oid)
         FROM pg_proc AS p
         WHERE p.pronamespace = 'ops'::regnamespace AND p.proname = %s
+        ORDER BY p.pronargs DESC
         """,
         (name,),
     ).fetchall()
-    assert len(rows) == 1, f"expected exactly one ops.{name}, found {[r[0] for r in rows]}"
+    older = [_pairs(form) for form in COMPATIBILITY_FORMS.get(name, [])]
+    assert len(rows) == 1 + len(older), f"expected one ops.{name}, found {[r[0] for r in rows]}"
+    for row, form in zip(rows[1:], older, strict=True):
+        assert list(zip(row[2], row[1], strict=True)) == form, f"ops.{name}: {row[0]}"
     _, types, names, result, arguments = rows[0]
     assert names is not None, f"ops.{name} has unnamed arguments"
     return list(zip(names, types, strict=True)), result, arguments
@@ -185,8 +200,14 @@ def test_queue_function_signature(contract_db: Conn, name: str) -> None:
 
 
 def test_function_defaults(contract_db: Conn) -> None:
-    _, _, claim_arguments = _function(contract_db, "claim_pending_job")
-    assert claim_arguments.endswith("batch_size integer DEFAULT 1")
+    defaults = contract_db.execute(
+        "SELECT pg_get_function_arguments(p.oid) FROM pg_proc AS p"
+        " WHERE p.pronamespace = 'ops'::regnamespace AND p.proname = 'claim_pending_job'"
+        " ORDER BY p.pronargs"
+    ).fetchall()
+    # SPEC: batch_size defaults to 1 (the three-argument form); the lease length is explicit.
+    assert defaults[0][0].endswith("batch_size integer DEFAULT 1"), defaults
+    assert "DEFAULT" not in defaults[-1][0], defaults
     _, _, reap_arguments = _function(contract_db, "reap_stuck_jobs")
     match = re.fullmatch(r"lock_timeout interval DEFAULT (.+)", reap_arguments)
     assert match, reap_arguments

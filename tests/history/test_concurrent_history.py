@@ -90,7 +90,10 @@ class Worker:
 
     def claim(self) -> None:
         started = now_ns()
-        jobs = self.client.claim_pending_job(JOB_TYPES, self.name, self.rng.randint(1, 3))
+        # Leased for the reapers' timeout, so leases expire (and are reaped) within a run.
+        jobs = self.client.claim_pending_job(
+            JOB_TYPES, self.name, self.rng.randint(1, 3), lock_timeout=REAP_TIMEOUT
+        )
         ended = now_ns()
         self.history.record(
             (job.id, JobCall("claim", self.name, str(job.attempts), started, ended, job.locked_at))

@@ -22,7 +22,7 @@ import pytest
 from reference.jobqueue import JobType, QueueBusyError, QueueClient, QueueDatabaseError
 
 Connect = Callable[..., psycopg.Connection[Any]]
-CLAIM = "ops.claim_pending_job(text[], text, integer)"
+CLAIM = "ops.claim_pending_job(text[], text, integer, interval)"
 REAP = "ops.reap_stuck_jobs(interval)"
 ENQUEUE = "ops.queue_job(text, jsonb, integer, timestamptz, text, jsonb, integer)"
 WORKERS = 12

@@ -24,8 +24,11 @@ def _make_due(conn: psycopg.Connection[Any], job_id: UUID) -> None:
 
 
 def _expire_lease(conn: psycopg.Connection[Any], job_id: UUID, age: str = "31 minutes") -> None:
+    """Date the job's lease (taken with the default 30-minute timeout) `age` ago."""
     conn.execute(
-        "UPDATE ops.job_queue SET locked_at = now() - %s::interval WHERE id = %s", (age, job_id)
+        "UPDATE ops.job_queue SET locked_at = now() - %s::interval,"
+        " lease_expires_at = now() - %s::interval + ops.default_lock_timeout() WHERE id = %s",
+        (age, age, job_id),
     )
 
 
@@ -132,6 +135,8 @@ def test_reap_honours_a_custom_lock_timeout(
     job_id = queue.queue_job(JobType.INGEST_CSV)
     _claim_one(queue, "w")
     _expire_lease(db_conn, job_id, "3 minutes")
+    # A lease without an expiry (claimed before migration 0011): dated by the reaper's timeout.
+    db_conn.execute("UPDATE ops.job_queue SET lease_expires_at = NULL WHERE id = %s", (job_id,))
 
     assert queue.reap_stuck_jobs(timedelta(minutes=5)) == []
     assert [job.id for job in queue.reap_stuck_jobs(timedelta(minutes=2))] == [job_id]

@@ -159,7 +159,7 @@ def test_schema_missing_a_column_and_a_function(
     prod_to_break: ProdDeployment, db_conn: Conn, tmp_path: Path
 ) -> None:
     db_conn.execute("ALTER TABLE ops.job_queue DROP COLUMN reap_count")
-    db_conn.execute("DROP FUNCTION ops.extend_lock(uuid, text)")
+    db_conn.execute("DROP FUNCTION ops.extend_lock(uuid, text, interval)")
     run = run_smoke(prod_to_break.env(), tmp_path=tmp_path)
 
     assert run.code == 1

@@ -1,12 +1,11 @@
-"""Found by the model: a claim inside an open transaction also row-locks jobs it did not claim.
+"""Found by the model: a claim inside an open transaction also row-locked jobs it did not claim.
 
-The claim locks up to batch_size rows per wanted job type (`LIMIT batch_size FOR UPDATE SKIP
-LOCKED` inside the per-type walk) and only then keeps the best batch_size of them, so the rows
-it passed over stay locked until its transaction ends and a concurrent claim skips them: that
-worker sees no work while due work is there. Workers claim in autocommit, where the window is
-one statement long, but the claim's contract says SKIP LOCKED skips only rows another claim
-holds. The state machine models today's behaviour (`QueueModel.locked_by_claim`); this test
-fails until the claim releases (or never takes) the locks it does not keep.
+The claim locked up to batch_size rows per wanted job type (`LIMIT batch_size FOR UPDATE SKIP
+LOCKED` inside the per-type walk) and only then kept the best batch_size of them, so the rows
+it passed over stayed locked until its transaction ended and a concurrent claim skipped them:
+that worker saw no work while due work was there. Migration 0011 locks only the rows the claim
+keeps (issue 17, finding 4); this test, once a strict xfail, now guards the fix, and the state
+machine's model predicts no extra locks.
 """
 
 from __future__ import annotations
@@ -16,18 +15,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-import pytest
 
 from reference.jobqueue import QueueClient
 
 Connect = Callable[..., psycopg.Connection[Any]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="claim_pending_job keeps row locks on per-type candidates it did not claim "
-    "until its transaction ends (reported to the lead; reference code is not ours to edit)",
-)
 def test_a_claim_holds_no_lock_on_jobs_it_did_not_claim(db_connect: Connect) -> None:
     first, second = QueueClient(db_connect()), QueueClient(db_connect())
     second.conn.execute("SET lock_timeout = '1s'")  # a claim that waits fails, never hangs

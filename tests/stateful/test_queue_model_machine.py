@@ -42,6 +42,7 @@ KEYS = [f"key-{index}" for index in range(6)]
 # Steps of time around the backoffs (30 s, 60 s, 120 s) and the lock timeouts below.
 TIME_STEPS = [1, 29, 30, 31, 59, 60, 61, 119, 120, 121, 299, 300, 301, 1800, 3600]
 LOCK_TIMEOUTS = [timedelta(seconds=s) for s in (30, 60, 300, 1800)]
+EXTEND_LEASE = timedelta(seconds=300)
 ID_NAMESPACE = UUID("6f1c3a52-7a43-4c4e-9d55-0e6a3b1f9c10")
 MAX_CRASHES = 3  # per example: enough stale owners without crowding out the other steps
 
@@ -147,31 +148,48 @@ class QueueModelMachine(RuleBasedStateMachine):
         )
         return stable
 
-    def _claim(self, client: QueueClient, worker: str, types: list[str], batch: int) -> list[UUID]:
-        return [job.id for job in client.claim_pending_job(types, worker, batch)]
+    def _claim(
+        self,
+        client: QueueClient,
+        worker: str,
+        types: list[str],
+        batch: int,
+        lease: timedelta | None = None,
+    ) -> list[UUID]:
+        return [
+            job.id for job in client.claim_pending_job(types, worker, batch, lock_timeout=lease)
+        ]
 
     @precondition(lambda self: self.model.claimable(JOB_TYPES))
-    @rule(worker=workers, types=_job_types(), batch=st.integers(1, 4))
-    def claim(self, worker: str, types: list[str], batch: int) -> None:
+    @rule(
+        worker=workers,
+        types=_job_types(),
+        batch=st.integers(1, 4),
+        lease=st.sampled_from([None, *LOCK_TIMEOUTS]),
+    )
+    def claim(self, worker: str, types: list[str], batch: int, lease: timedelta | None) -> None:
+        """A claim leased for the worker's lock timeout (None: the database's default)."""
         expected = self.model.predict_claim(types, batch)
-        assert self._claim(self.sessions.first, worker, types, batch) == expected
-        self.model.apply_claim(expected, worker)
+        assert self._claim(self.sessions.first, worker, types, batch, lease) == expected
+        self.model.apply_claim(expected, worker, lease)
         self._count("committed claims", len(expected))
         self._count("batch claims" if batch > 1 else "single claims")
 
     @precondition(lambda self: self.model.claimable(JOB_TYPES))
     @rule(
         first=workers, second=workers, first_types=_job_types(), second_types=_job_types(),
-        first_batch=st.integers(1, 3), second_batch=st.integers(1, 3), commit=st.booleans(),
+        first_batch=st.integers(1, 6), second_batch=st.integers(1, 3), commit=st.booleans(),
     )  # fmt: skip
     def overlapping_claims(  # noqa: PLR0917 - Hypothesis passes rule arguments by name
         self, first: str, second: str, first_types: list[str], second_types: list[str],
         first_batch: int, second_batch: int, commit: bool,
     ) -> None:  # fmt: skip
-        """The first claim's transaction stays open while the second claims: it must skip."""
+        """The first claim's transaction stays open while the second claims: it must skip.
+        The first holds up to 6, more than a single claim's lookahead (4): the second must
+        look again past them (migration 0011)."""
         held = self.model.predict_claim(first_types, first_batch)
-        locked = self.model.locked_by_claim(first_types, first_batch)
-        expected_second = self.model.predict_claim(second_types, second_batch, skip=locked)
+        # The open claim locks exactly the jobs it claimed: the second skips those alone.
+        expected_second = self.model.predict_claim(second_types, second_batch, skip=held)
         conn = self.sessions.first.conn
         with conn.transaction(force_rollback=not commit):
             assert self._claim(self.sessions.first, first, first_types, first_batch) == held
@@ -234,8 +252,9 @@ class QueueModelMachine(RuleBasedStateMachine):
             assert client.complete_job(job_id, caller) == expected_done
             outcome = "completions" if expected_done else "refused"
         elif operation == "extend":
-            expected_done = self.model.extend(job_id, caller)
-            assert client.extend_lock(job_id, caller) == expected_done
+            # Leased for the extender's own timeout, not the database's default.
+            expected_done = self.model.extend(job_id, caller, EXTEND_LEASE)
+            assert client.extend_lock(job_id, caller, lock_timeout=EXTEND_LEASE) == expected_done
             outcome = "extensions" if expected_done else "refused"
         else:
             permanent = operation == "fail-permanent"
@@ -293,9 +312,14 @@ class QueueModelMachine(RuleBasedStateMachine):
     @precondition(lambda self: any(j.status == "processing" for j in self.model.jobs.values()))
     @rule(lock_timeout=st.sampled_from(LOCK_TIMEOUTS), over=st.sampled_from([0, 1]))
     def leases_age_then_reap(self, lock_timeout: timedelta, over: int) -> None:
-        """Time runs to just at (not reaped) or just past (reaped) the oldest lease's timeout."""
-        oldest = min(j.locked_at for j in self.model.jobs.values() if j.locked_at is not None)
-        target = oldest + lock_timeout + timedelta(seconds=over)
+        """Time runs to just at (not reaped) or just past (reaped) the first lease's expiry,
+        which the reaper's own lock_timeout does not move."""
+        first = min(
+            j.lease_expires_at
+            for j in self.model.jobs.values()
+            if j.status == "processing" and j.lease_expires_at is not None
+        )
+        target = first + timedelta(seconds=over)
         self.time_passes(max(0, int((target - self.model.now).total_seconds())))
         self.reap(lock_timeout)
 

@@ -73,6 +73,10 @@ GRANT USAGE ON SCHEMA ops, enforcement TO dragonfly_worker, dragonfly_api;
 GRANT EXECUTE ON FUNCTION ops.clock() TO dragonfly_worker, dragonfly_api;
 GRANT EXECUTE ON FUNCTION ops.statement_clock() TO dragonfly_worker, dragonfly_api;
 GRANT EXECUTE ON FUNCTION ops.default_lock_timeout() TO dragonfly_worker, dragonfly_api;
+-- The clock reads the test-clock opt-in (migration 0011) only when a dragonfly.clock_* setting is
+-- set; reading it is harmless, writing it is no one's (only the harness, as superuser, does).
+GRANT EXECUTE ON FUNCTION ops.test_clock_opted_in() TO dragonfly_worker, dragonfly_api;
+GRANT EXECUTE ON FUNCTION ops.assert_lock_timeout(interval) TO dragonfly_worker;
 GRANT EXECUTE ON FUNCTION ops.assert_known_job_types(text[]) TO dragonfly_worker, dragonfly_api;
 GRANT EXECUTE ON FUNCTION ops.assert_worker_id(text) TO dragonfly_worker;
 GRANT EXECUTE ON FUNCTION ops.retry_backoff(integer) TO dragonfly_worker;
@@ -82,12 +86,17 @@ GRANT EXECUTE ON FUNCTION ops.queue_job(text, jsonb, integer, timestamptz, text,
 GRANT EXECUTE ON FUNCTION enforcement.drafting_idempotency_key(uuid, enforcement.strategy,
     timestamptz) TO dragonfly_worker, dragonfly_api;
 -- The worker's loop.
+-- The lease-length forms (migration 0011) and the old forms kept beside them.
+GRANT EXECUTE ON FUNCTION ops.claim_pending_job(text[], text, integer, interval) TO dragonfly_worker;
 GRANT EXECUTE ON FUNCTION ops.claim_pending_job(text[], text, integer) TO dragonfly_worker;
 GRANT EXECUTE ON FUNCTION ops.complete_job(uuid, text) TO dragonfly_worker;
+GRANT EXECUTE ON FUNCTION ops.complete_job_and_claim(uuid, text, text[], integer, interval)
+    TO dragonfly_worker;
 GRANT EXECUTE ON FUNCTION ops.complete_job_and_claim(uuid, text, text[], integer)
     TO dragonfly_worker;
 GRANT EXECUTE ON FUNCTION ops.complete_jobs(uuid[], text) TO dragonfly_worker;
 GRANT EXECUTE ON FUNCTION ops.fail_job(uuid, text, text, boolean) TO dragonfly_worker;
+GRANT EXECUTE ON FUNCTION ops.extend_lock(uuid, text, interval) TO dragonfly_worker;
 GRANT EXECUTE ON FUNCTION ops.extend_lock(uuid, text) TO dragonfly_worker;
 GRANT EXECUTE ON FUNCTION ops.reap_stuck_jobs(interval) TO dragonfly_worker;
 GRANT EXECUTE ON FUNCTION ops.register_heartbeat(text, text, text, text) TO dragonfly_worker;
@@ -98,6 +107,7 @@ GRANT EXECUTE ON FUNCTION ops.prune_history(interval, interval, interval, intege
 -- Tables and views: what each service's statements touch (the queue functions run as the
 -- caller, so the worker's grants cover what claim, complete, fail, reap and prune write).
 GRANT SELECT ON ops.job_types TO dragonfly_worker, dragonfly_api;
+GRANT SELECT ON ops.test_clock TO dragonfly_worker, dragonfly_api;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ops.job_queue TO dragonfly_worker;
 GRANT SELECT, INSERT ON ops.job_queue TO dragonfly_api;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ops.worker_heartbeats TO dragonfly_worker;
@@ -127,6 +137,7 @@ ALTER VIEW ops.v_worker_status SET (security_invoker = true);
 -- every row of the tables it is granted; anyone else sees none.
 ALTER TABLE ops.schema_migrations ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 ALTER TABLE ops.job_types ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+ALTER TABLE ops.test_clock ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 ALTER TABLE ops.job_queue ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 ALTER TABLE ops.worker_heartbeats ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
 ALTER TABLE ops.ingest_batches ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
@@ -140,6 +151,8 @@ ALTER TABLE enforcement.draft_packets ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL
 
 CREATE POLICY dragonfly_services ON ops.job_types
     TO dragonfly_worker, dragonfly_api USING (true) WITH CHECK (true);
+CREATE POLICY dragonfly_services ON ops.test_clock FOR SELECT
+    TO dragonfly_worker, dragonfly_api USING (true);
 CREATE POLICY dragonfly_services ON ops.job_queue
     TO dragonfly_worker, dragonfly_api USING (true) WITH CHECK (true);
 CREATE POLICY dragonfly_services ON ops.worker_heartbeats
