@@ -49,9 +49,7 @@ class SmokeDatabase:
 
     @classmethod
     def connect(cls, db_url: str, statement_timeout: float) -> SmokeDatabase:
-        # autocommit: each `transaction()` is an explicit BEGIN ... COMMIT, nothing implicit
-        conn = psycopg.connect(db_url, autocommit=True, **connect_kwargs(db_url))
-        return cls(conn, statement_timeout)
+        return cls(psycopg.connect(db_url, **connect_kwargs(db_url)), statement_timeout)
 
     @contextmanager
     def transaction(self, *, write: bool = False) -> Iterator[psycopg.Connection[Any]]:

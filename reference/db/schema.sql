@@ -86,6 +86,24 @@ END;
 $$;
 
 --
+-- Name: assert_lock_timeout(interval); Type: FUNCTION; Schema: ops; Owner: -
+--
+
+CREATE FUNCTION ops.assert_lock_timeout(lock_timeout interval) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    AS $$
+BEGIN
+    IF lock_timeout IS NULL OR lock_timeout <= interval '0' THEN
+        RAISE EXCEPTION USING ERRCODE = 'DFQ02',
+            MESSAGE = format('lock_timeout must be a positive interval (got %s)',
+                             coalesce(lock_timeout::text, 'NULL')),
+            HINT = 'pass the worker''s WORKER_LOCK_TIMEOUT, or leave it out for '
+                   || 'ops.default_lock_timeout()';
+    END IF;
+END;
+$$;
+
+--
 -- Name: assert_worker_id(text); Type: FUNCTION; Schema: ops; Owner: -
 --
 
@@ -124,6 +142,7 @@ CREATE TABLE ops.job_queue (
     completed_at timestamp with time zone,
     dead_lettered_at timestamp with time zone,
     reap_count integer DEFAULT 0 NOT NULL,
+    lease_expires_at timestamp with time zone,
     CONSTRAINT job_queue_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT job_queue_idempotency_key_check CHECK ((idempotency_key <> ''::text)),
     CONSTRAINT job_queue_max_attempts_check CHECK ((max_attempts >= 1)),
@@ -132,14 +151,35 @@ CREATE TABLE ops.job_queue (
 )
 WITH (autovacuum_vacuum_scale_factor='0.01', autovacuum_analyze_scale_factor='0.02', fillfactor='80');
 
+ALTER TABLE ONLY ops.job_queue FORCE ROW LEVEL SECURITY;
+
 --
 -- Name: claim_pending_job(text[], text, integer); Type: FUNCTION; Schema: ops; Owner: -
 --
 
 CREATE FUNCTION ops.claim_pending_job(job_types text[], worker_id text, batch_size integer DEFAULT 1) RETURNS SETOF ops.job_queue
+    LANGUAGE sql
+    AS $$
+    SELECT * FROM ops.claim_pending_job(job_types, worker_id, batch_size,
+                                        ops.default_lock_timeout());
+$$;
+
+--
+-- Name: claim_pending_job(text[], text, integer, interval); Type: FUNCTION; Schema: ops; Owner: -
+--
+
+CREATE FUNCTION ops.claim_pending_job(job_types text[], worker_id text, batch_size integer, lock_timeout interval) RETURNS SETOF ops.job_queue
     LANGUAGE plpgsql
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$
+DECLARE
+    -- Candidates read per round, per type and in all: a few more than the claim keeps, so
+    -- claims racing for the same head of the queue mostly find their jobs in one round.
+    lookahead integer := claim_pending_job.batch_size + 3;
+    seen uuid[];
+    passed uuid[] := '{}';
+    got ops.job_queue[];
+    claimed ops.job_queue[] := '{}';
 BEGIN
     PERFORM ops.assert_known_job_types(claim_pending_job.job_types);
     PERFORM ops.assert_worker_id(claim_pending_job.worker_id);
@@ -148,74 +188,110 @@ BEGIN
             MESSAGE = format('batch_size must be between 1 and 1000 (got %s)',
                              coalesce(batch_size::text, 'NULL'));
     END IF;
-    IF batch_size = 1 THEN
-        -- The same claim as the batch one below, with its limits known to be 1.
-        RETURN QUERY
-        WITH
-        candidates AS MATERIALIZED (
-            SELECT picked.id, picked.priority, picked.run_at
-            FROM (SELECT DISTINCT unnest(claim_pending_job.job_types) AS job_type) AS wanted
-            CROSS JOIN LATERAL (
-                SELECT q.id, q.priority, q.run_at
+    PERFORM ops.assert_lock_timeout(claim_pending_job.lock_timeout);
+    IF batch_size > 1 THEN
+        -- Overrides the function's SET for the rest of this call only.
+        SET LOCAL plan_cache_mode = force_custom_plan;
+    END IF;
+    LOOP
+        IF batch_size = 1 THEN
+            -- The same round as the batch one below, with its limits known: a lookahead of
+            -- 1 + 3 and one lock.
+            WITH
+            candidates AS MATERIALIZED (
+                SELECT picked.id, picked.priority, picked.run_at
+                FROM (SELECT DISTINCT unnest(claim_pending_job.job_types) AS job_type) AS wanted
+                CROSS JOIN LATERAL (
+                    SELECT q.id, q.priority, q.run_at
+                    FROM ops.job_queue AS q
+                    WHERE q.status = 'pending'
+                      AND q.job_type = wanted.job_type
+                      AND q.run_at <= ops.statement_clock()
+                      AND q.id <> ALL (passed)
+                    ORDER BY q.priority DESC, q.run_at, q.id
+                    LIMIT 4
+                ) AS picked
+                ORDER BY picked.priority DESC, picked.run_at, picked.id
+                LIMIT 4
+            ),
+            locked AS MATERIALIZED (
+                SELECT q.id
                 FROM ops.job_queue AS q
-                WHERE q.status = 'pending'
-                  AND q.job_type = wanted.job_type
+                WHERE q.id = ANY (ARRAY(SELECT candidates.id FROM candidates))
+                  AND q.status::text = 'pending'
                   AND q.run_at <= ops.statement_clock()
                 ORDER BY q.priority DESC, q.run_at, q.id
                 LIMIT 1
                 FOR UPDATE SKIP LOCKED
-            ) AS picked
-            ORDER BY picked.priority DESC, picked.run_at, picked.id
-            LIMIT 1
-        ),
-        claimed AS (
-            UPDATE ops.job_queue AS q
-            SET status = 'processing',
-                locked_at = ops.clock(),
-                locked_by = claim_pending_job.worker_id,
-                attempts = q.attempts + 1
-            WHERE q.id = ANY (ARRAY(SELECT candidates.id FROM candidates))
-            RETURNING q.*
-        )
-        SELECT * FROM claimed;
-        RETURN;
-    END IF;
-    -- Overrides the function's SET for the rest of this call only.
-    SET LOCAL plan_cache_mode = force_custom_plan;
-    RETURN QUERY
-    WITH
-    -- One walk of job_queue_claim_idx per wanted type, each locking at most batch_size rows
-    -- and skipping rows another claim holds. Walking per type keeps a rare type from scanning
-    -- past a common type's backlog. MATERIALIZED: evaluate the locking subquery exactly once,
-    -- so the UPDATE can never touch more rows than it locked (Oban's CTE lesson).
-    candidates AS MATERIALIZED (
-        SELECT picked.id, picked.priority, picked.run_at
-        FROM (SELECT DISTINCT unnest(claim_pending_job.job_types) AS job_type) AS wanted
-        CROSS JOIN LATERAL (
-            SELECT q.id, q.priority, q.run_at
-            FROM ops.job_queue AS q
-            WHERE q.status = 'pending'
-              AND q.job_type = wanted.job_type
-              -- ops.statement_clock(), not ops.clock(): the statement's time (not the transaction's start,
-              -- so jobs that fell due since are not passed over), or the tests' clock.
-              AND q.run_at <= ops.statement_clock()
-            ORDER BY q.priority DESC, q.run_at, q.id
-            LIMIT claim_pending_job.batch_size
-            FOR UPDATE SKIP LOCKED
-        ) AS picked
-        ORDER BY picked.priority DESC, picked.run_at, picked.id
-        LIMIT claim_pending_job.batch_size
-    ),
-    claimed AS (
-        UPDATE ops.job_queue AS q
-        SET status = 'processing',
-            locked_at = ops.clock(),
-            locked_by = claim_pending_job.worker_id,
-            attempts = q.attempts + 1
-        WHERE q.id = ANY (ARRAY(SELECT candidates.id FROM candidates))
-        RETURNING q.*
-    )
-    SELECT * FROM claimed ORDER BY claimed.priority DESC, claimed.run_at, claimed.id;
+            ),
+            taken AS (
+                UPDATE ops.job_queue AS q
+                SET status = 'processing',
+                    locked_at = ops.clock(),
+                    locked_by = claim_pending_job.worker_id,
+                    lease_expires_at = ops.clock() + claim_pending_job.lock_timeout,
+                    attempts = q.attempts + 1
+                WHERE q.id = ANY (ARRAY(SELECT locked.id FROM locked))
+                RETURNING q AS job
+            )
+            SELECT ARRAY(SELECT candidates.id FROM candidates), ARRAY(SELECT taken.job FROM taken)
+            INTO seen, got;
+        ELSE
+            WITH
+            -- One walk of job_queue_claim_idx per wanted type, reading without locks; a rare
+            -- type is not stuck behind a common type's backlog.
+            candidates AS MATERIALIZED (
+                SELECT picked.id, picked.priority, picked.run_at
+                FROM (SELECT DISTINCT unnest(claim_pending_job.job_types) AS job_type) AS wanted
+                CROSS JOIN LATERAL (
+                    SELECT q.id, q.priority, q.run_at
+                    FROM ops.job_queue AS q
+                    WHERE q.status = 'pending'
+                      AND q.job_type = wanted.job_type
+                      -- ops.statement_clock(), not ops.clock(): jobs that fell due since the
+                      -- transaction began are not passed over.
+                      AND q.run_at <= ops.statement_clock()
+                      AND q.id <> ALL (passed)
+                    ORDER BY q.priority DESC, q.run_at, q.id
+                    LIMIT lookahead
+                ) AS picked
+                ORDER BY picked.priority DESC, picked.run_at, picked.id
+                LIMIT lookahead
+            ),
+            -- Locks in claim order only the rows the claim keeps, skipping rows another
+            -- session holds (and, rechecked on their newest version, rows claimed meanwhile).
+            -- By the primary key: the status compared as text implies no partial index's
+            -- predicate, so the planner cannot walk job_queue_claim_idx for the ORDER BY.
+            locked AS MATERIALIZED (
+                SELECT q.id
+                FROM ops.job_queue AS q
+                WHERE q.id = ANY (ARRAY(SELECT candidates.id FROM candidates))
+                  AND q.status::text = 'pending'
+                  AND q.run_at <= ops.statement_clock()
+                ORDER BY q.priority DESC, q.run_at, q.id
+                LIMIT claim_pending_job.batch_size - cardinality(claimed)
+                FOR UPDATE SKIP LOCKED
+            ),
+            taken AS (
+                UPDATE ops.job_queue AS q
+                SET status = 'processing',
+                    locked_at = ops.clock(),
+                    locked_by = claim_pending_job.worker_id,
+                    lease_expires_at = ops.clock() + claim_pending_job.lock_timeout,
+                    attempts = q.attempts + 1
+                WHERE q.id = ANY (ARRAY(SELECT locked.id FROM locked))
+                RETURNING q AS job
+            )
+            SELECT ARRAY(SELECT candidates.id FROM candidates), ARRAY(SELECT taken.job FROM taken)
+            INTO seen, got;
+        END IF;
+        claimed := claimed || got;
+        -- Done with a full claim, or when the round saw every due job it could (fewer than
+        -- its lookahead); otherwise other sessions held candidates: look past them.
+        EXIT WHEN cardinality(claimed) >= batch_size OR cardinality(seen) < lookahead;
+        passed := passed || seen;
+    END LOOP;
+    RETURN QUERY SELECT * FROM unnest(claimed) AS c ORDER BY c.priority DESC, c.run_at, c.id;
 END;
 $$;
 
@@ -226,11 +302,18 @@ $$;
 CREATE FUNCTION ops.clock() RETURNS timestamp with time zone
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
-    -- The transaction's time, as now(); the tests' frozen time and offset when set.
-    SELECT coalesce(nullif(current_setting('dragonfly.clock_frozen_at', true), '')::timestamptz,
-                    now())
-         + coalesce(nullif(current_setting('dragonfly.clock_offset', true), '')::interval,
-                    interval '0');
+    -- The transaction's time, as now(); in a test database, the tests' frozen time and offset.
+    SELECT CASE
+        WHEN coalesce(current_setting('dragonfly.clock_frozen_at', true), '') = ''
+             AND coalesce(current_setting('dragonfly.clock_offset', true), '') = ''
+        THEN now()
+        WHEN ops.test_clock_opted_in()
+        THEN coalesce(nullif(current_setting('dragonfly.clock_frozen_at', true), '')::timestamptz,
+                      now())
+             + coalesce(nullif(current_setting('dragonfly.clock_offset', true), '')::interval,
+                        interval '0')
+        ELSE now()
+    END;
 $$;
 
 --
@@ -243,7 +326,7 @@ CREATE FUNCTION ops.complete_job(job_id uuid, worker_id text) RETURNS boolean
     -- Fenced: only the worker that still holds the lease may complete the job.
     WITH completed AS (
         UPDATE ops.job_queue AS q
-        SET status = 'completed', completed_at = ops.clock(), locked_at = NULL
+        SET status = 'completed', completed_at = ops.clock(), locked_at = NULL, lease_expires_at = NULL
         WHERE q.id = complete_job.job_id
           AND q.status = 'processing'
           AND q.locked_by = complete_job.worker_id
@@ -257,6 +340,17 @@ $$;
 --
 
 CREATE FUNCTION ops.complete_job_and_claim(job_id uuid, worker_id text, job_types text[], batch_size integer DEFAULT 1) RETURNS SETOF ops.job_queue
+    LANGUAGE sql
+    AS $$
+    SELECT * FROM ops.complete_job_and_claim(job_id, worker_id, job_types, batch_size,
+                                             ops.default_lock_timeout());
+$$;
+
+--
+-- Name: complete_job_and_claim(uuid, text, text[], integer, interval); Type: FUNCTION; Schema: ops; Owner: -
+--
+
+CREATE FUNCTION ops.complete_job_and_claim(job_id uuid, worker_id text, job_types text[], batch_size integer, lock_timeout interval) RETURNS SETOF ops.job_queue
     LANGUAGE plpgsql
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$
@@ -270,7 +364,8 @@ BEGIN
     END IF;
     RETURN QUERY SELECT * FROM ops.claim_pending_job(complete_job_and_claim.job_types,
                                                      complete_job_and_claim.worker_id,
-                                                     complete_job_and_claim.batch_size);
+                                                     complete_job_and_claim.batch_size,
+                                                     complete_job_and_claim.lock_timeout);
 END;
 $$;
 
@@ -301,7 +396,8 @@ BEGIN
     -- the test exact while implying no index predicate. The primary key's scan of `id = ANY`
     -- visits rows in id order, so callers completing overlapping sets cannot deadlock.
     UPDATE ops.job_queue AS q
-    SET status = 'completed', completed_at = ops.clock(), updated_at = ops.clock(), locked_at = NULL
+    SET status = 'completed', completed_at = ops.clock(), updated_at = ops.clock(), locked_at = NULL,
+        lease_expires_at = NULL
     WHERE q.id = ANY (complete_jobs.job_ids)
       AND q.status::text = 'processing'
       AND q.locked_by = complete_jobs.worker_id
@@ -326,16 +422,30 @@ $$;
 CREATE FUNCTION ops.extend_lock(job_id uuid, worker_id text) RETURNS boolean
     LANGUAGE sql
     AS $$
+    SELECT ops.extend_lock(job_id, worker_id, ops.default_lock_timeout());
+$$;
+
+--
+-- Name: extend_lock(uuid, text, interval); Type: FUNCTION; Schema: ops; Owner: -
+--
+
+CREATE FUNCTION ops.extend_lock(job_id uuid, worker_id text, lock_timeout interval) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $$
+DECLARE
+    extended boolean;
+BEGIN
+    PERFORM ops.assert_lock_timeout(extend_lock.lock_timeout);
     -- Fenced like complete_job: a worker that lost its lease cannot take it back.
-    WITH extended AS (
-        UPDATE ops.job_queue AS q
-        SET locked_at = ops.clock()
-        WHERE q.id = extend_lock.job_id
-          AND q.status = 'processing'
-          AND q.locked_by = extend_lock.worker_id
-        RETURNING 1
-    )
-    SELECT EXISTS (SELECT 1 FROM extended);
+    UPDATE ops.job_queue AS q
+    SET locked_at = ops.clock(),
+        lease_expires_at = ops.clock() + extend_lock.lock_timeout
+    WHERE q.id = extend_lock.job_id
+      AND q.status = 'processing'
+      AND q.locked_by = extend_lock.worker_id
+    RETURNING true INTO extended;
+    RETURN coalesce(extended, false);
+END;
 $$;
 
 --
@@ -360,6 +470,7 @@ BEGIN
                                 THEN ops.clock() END,
         locked_at = NULL,
         locked_by = NULL,
+        lease_expires_at = NULL,
         last_error = left(coalesce(fail_job.error, '(no error message given)'), 10000)
     WHERE q.id = fail_job.job_id
       AND q.status = 'processing'
@@ -369,6 +480,35 @@ BEGIN
     RETURN coalesce(outcome, 'lease_lost');
 END;
 $$;
+
+--
+-- Name: hold_lease(uuid, text); Type: FUNCTION; Schema: ops; Owner: -
+--
+
+CREATE FUNCTION ops.hold_lease(job_id uuid, worker_id text) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM 1
+    FROM ops.job_queue AS q
+    WHERE q.id = hold_lease.job_id
+      AND q.status = 'processing'
+      AND q.locked_by = hold_lease.worker_id
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'lease lost: job % is not held by worker % any more', job_id, worker_id
+            USING ERRCODE = 'DFQ03',
+                  HINT = 'another worker holds the job now (or it was settled); '
+                         'this transaction commits nothing';
+    END IF;
+END;
+$$;
+
+--
+-- Name: FUNCTION hold_lease(job_id uuid, worker_id text); Type: COMMENT; Schema: ops; Owner: -
+--
+
+COMMENT ON FUNCTION ops.hold_lease(job_id uuid, worker_id text) IS 'Last statement of a handler''s transaction: locks the job while this worker holds it, else raises DFQ03 so the transaction commits nothing.';
 
 --
 -- Name: ingest_batch_follows_job(); Type: FUNCTION; Schema: ops; Owner: -
@@ -528,13 +668,17 @@ BEGIN
     END IF;
     RETURN QUERY
     WITH
+    -- A job is stuck when its own lease expired (lease_expires_at, from its claimer's lock
+    -- timeout), whoever reaps. lock_timeout only dates a lease taken without an expiry.
     -- SKIP LOCKED: many workers reap at once, and a row being completed right now is not
     -- stuck; whoever locks an expired row first reaps it, the others pass it by.
     expired AS MATERIALIZED (
         SELECT q.id
         FROM ops.job_queue AS q
-        WHERE q.status = 'processing' AND q.locked_at < ops.clock() - reap_stuck_jobs.lock_timeout
-        ORDER BY q.locked_at
+        WHERE q.status = 'processing'
+          AND (q.lease_expires_at < ops.clock()
+               OR (q.lease_expires_at IS NULL
+                   AND q.locked_at < ops.clock() - reap_stuck_jobs.lock_timeout))
         FOR UPDATE SKIP LOCKED
     )
     UPDATE ops.job_queue AS q
@@ -543,10 +687,13 @@ BEGIN
         run_at = CASE WHEN q.attempts >= q.max_attempts
                       THEN q.run_at ELSE ops.clock() + ops.retry_backoff(q.attempts) END,
         dead_lettered_at = CASE WHEN q.attempts >= q.max_attempts THEN ops.clock() END,
-        last_error = format('lease expired: %s held the job since %s (lock_timeout %s)',
-                            q.locked_by, q.locked_at, reap_stuck_jobs.lock_timeout),
+        last_error = format('lease expired: %s held the job since %s (lease expired at %s)',
+                            q.locked_by, q.locked_at,
+                            coalesce(q.lease_expires_at,
+                                     q.locked_at + reap_stuck_jobs.lock_timeout)),
         locked_at = NULL,
         locked_by = NULL,
+        lease_expires_at = NULL,
         reap_count = q.reap_count + 1
     FROM expired
     WHERE q.id = expired.id
@@ -604,11 +751,28 @@ $$;
 CREATE FUNCTION ops.statement_clock() RETURNS timestamp with time zone
     LANGUAGE sql STABLE PARALLEL SAFE
     AS $$
-    -- The statement's time, as statement_timestamp(); the tests' frozen time and offset when set.
-    SELECT coalesce(nullif(current_setting('dragonfly.clock_frozen_at', true), '')::timestamptz,
-                    statement_timestamp())
-         + coalesce(nullif(current_setting('dragonfly.clock_offset', true), '')::interval,
-                    interval '0');
+    -- The statement's time, as statement_timestamp(); in a test database, the tests' clock.
+    SELECT CASE
+        WHEN coalesce(current_setting('dragonfly.clock_frozen_at', true), '') = ''
+             AND coalesce(current_setting('dragonfly.clock_offset', true), '') = ''
+        THEN statement_timestamp()
+        WHEN ops.test_clock_opted_in()
+        THEN coalesce(nullif(current_setting('dragonfly.clock_frozen_at', true), '')::timestamptz,
+                      statement_timestamp())
+             + coalesce(nullif(current_setting('dragonfly.clock_offset', true), '')::interval,
+                        interval '0')
+        ELSE statement_timestamp()
+    END;
+$$;
+
+--
+-- Name: test_clock_opted_in(); Type: FUNCTION; Schema: ops; Owner: -
+--
+
+CREATE FUNCTION ops.test_clock_opted_in() RETURNS boolean
+    LANGUAGE sql STABLE PARALLEL SAFE
+    AS $$
+    SELECT EXISTS (SELECT FROM ops.test_clock);
 $$;
 
 --
@@ -643,6 +807,8 @@ CREATE TABLE enforcement.draft_packets (
     CONSTRAINT draft_packets_total_fees_check CHECK ((total_fees >= (0)::numeric))
 );
 
+ALTER TABLE ONLY enforcement.draft_packets FORCE ROW LEVEL SECURITY;
+
 --
 -- Name: plans; Type: TABLE; Schema: enforcement; Owner: -
 --
@@ -655,6 +821,8 @@ CREATE TABLE enforcement.plans (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL
 );
+
+ALTER TABLE ONLY enforcement.plans FORCE ROW LEVEL SECURITY;
 
 --
 -- Name: ingest_batches; Type: TABLE; Schema: ops; Owner: -
@@ -681,6 +849,8 @@ CREATE TABLE ops.ingest_batches (
     CONSTRAINT ingest_batches_valid_rows_check CHECK ((valid_rows >= 0))
 );
 
+ALTER TABLE ONLY ops.ingest_batches FORCE ROW LEVEL SECURITY;
+
 --
 -- Name: ingest_row_errors; Type: TABLE; Schema: ops; Owner: -
 --
@@ -696,6 +866,8 @@ CREATE TABLE ops.ingest_row_errors (
     CONSTRAINT ingest_row_errors_error_code_check CHECK ((error_code ~ '^[a-z][a-z_]*$'::text)),
     CONSTRAINT ingest_row_errors_row_number_check CHECK ((row_number >= 1))
 );
+
+ALTER TABLE ONLY ops.ingest_row_errors FORCE ROW LEVEL SECURITY;
 
 --
 -- Name: ingest_row_errors_id_seq; Type: SEQUENCE; Schema: ops; Owner: -
@@ -721,6 +893,8 @@ CREATE TABLE ops.ingest_uploads (
 );
 ALTER TABLE ONLY ops.ingest_uploads ALTER COLUMN content SET STORAGE EXTERNAL;
 
+ALTER TABLE ONLY ops.ingest_uploads FORCE ROW LEVEL SECURITY;
+
 --
 -- Name: job_types; Type: TABLE; Schema: ops; Owner: -
 --
@@ -730,6 +904,8 @@ CREATE TABLE ops.job_types (
     description text NOT NULL,
     CONSTRAINT job_types_job_type_check CHECK ((job_type ~ '^[a-z][a-z0-9_]*$'::text))
 );
+
+ALTER TABLE ONLY ops.job_types FORCE ROW LEVEL SECURITY;
 
 --
 -- Name: schema_migrations; Type: TABLE; Schema: ops; Owner: -
@@ -742,11 +918,31 @@ CREATE TABLE ops.schema_migrations (
     applied_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
+ALTER TABLE ONLY ops.schema_migrations FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: test_clock; Type: TABLE; Schema: ops; Owner: -
+--
+
+CREATE TABLE ops.test_clock (
+    opted_in boolean DEFAULT true NOT NULL,
+    opted_in_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT test_clock_opted_in_check CHECK (opted_in)
+);
+
+ALTER TABLE ONLY ops.test_clock FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: TABLE test_clock; Type: COMMENT; Schema: ops; Owner: -
+--
+
+COMMENT ON TABLE ops.test_clock IS 'One row in a test database only: ops.clock() honours dragonfly.clock_* settings here.';
+
 --
 -- Name: v_queue_health; Type: VIEW; Schema: ops; Owner: -
 --
 
-CREATE VIEW ops.v_queue_health AS
+CREATE VIEW ops.v_queue_health WITH (security_invoker='true') AS
  SELECT t.job_type,
     count(q.id) FILTER (WHERE (q.status = 'pending'::ops.job_status)) AS pending,
     count(q.id) FILTER (WHERE ((q.status = 'pending'::ops.job_status) AND (q.run_at <= ops.clock()))) AS ready,
@@ -754,7 +950,7 @@ CREATE VIEW ops.v_queue_health AS
     count(q.id) FILTER (WHERE (q.status = 'failed'::ops.job_status)) AS failed,
     count(q.id) FILTER (WHERE (q.dead_lettered_at IS NOT NULL)) AS dead_lettered,
     max((ops.clock() - q.run_at)) FILTER (WHERE ((q.status = 'pending'::ops.job_status) AND (q.run_at <= ops.clock()))) AS oldest_pending_age,
-    count(q.id) FILTER (WHERE ((q.status = 'processing'::ops.job_status) AND (q.locked_at < (ops.clock() - '00:30:00'::interval)))) AS stuck
+    count(q.id) FILTER (WHERE ((q.status = 'processing'::ops.job_status) AND (COALESCE(q.lease_expires_at, (q.locked_at + ops.default_lock_timeout())) < ops.clock()))) AS stuck
    FROM (ops.job_types t
      LEFT JOIN ops.job_queue q ON (((q.job_type = t.job_type) AND (q.status <> 'completed'::ops.job_status))))
   GROUP BY t.job_type;
@@ -775,11 +971,13 @@ CREATE TABLE ops.worker_heartbeats (
     CONSTRAINT worker_heartbeats_worker_type_check CHECK ((worker_type <> ''::text))
 );
 
+ALTER TABLE ONLY ops.worker_heartbeats FORCE ROW LEVEL SECURITY;
+
 --
 -- Name: v_worker_status; Type: VIEW; Schema: ops; Owner: -
 --
 
-CREATE VIEW ops.v_worker_status AS
+CREATE VIEW ops.v_worker_status WITH (security_invoker='true') AS
  SELECT worker_id,
     worker_type,
     hostname,
@@ -806,6 +1004,26 @@ CREATE TABLE public.debtor_profiles (
     updated_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
+ALTER TABLE ONLY public.debtor_profiles FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: judgment_case_keys; Type: TABLE; Schema: public; Owner: -
+--
+
+CREATE TABLE public.judgment_case_keys (
+    case_key text NOT NULL,
+    judgment_id uuid NOT NULL,
+    CONSTRAINT judgment_case_keys_case_key_check CHECK (((case_key = lower(btrim(case_key))) AND (case_key <> ''::text)))
+);
+
+ALTER TABLE ONLY public.judgment_case_keys FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: TABLE judgment_case_keys; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.judgment_case_keys IS 'Each judgment''s case number as its identity: trimmed and lower-cased (lower(btrim())).';
+
 --
 -- Name: judgments; Type: TABLE; Schema: public; Owner: -
 --
@@ -826,6 +1044,8 @@ CREATE TABLE public.judgments (
     CONSTRAINT judgments_judgment_amount_check CHECK ((judgment_amount >= (0)::numeric)),
     CONSTRAINT judgments_plaintiff_check CHECK ((btrim(plaintiff) <> ''::text))
 );
+
+ALTER TABLE ONLY public.judgments FORCE ROW LEVEL SECURITY;
 
 --
 -- Name: draft_packets draft_packets_pkey; Type: CONSTRAINT; Schema: enforcement; Owner: -
@@ -905,6 +1125,13 @@ ALTER TABLE ONLY ops.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
 
 --
+-- Name: test_clock test_clock_pkey; Type: CONSTRAINT; Schema: ops; Owner: -
+--
+
+ALTER TABLE ONLY ops.test_clock
+    ADD CONSTRAINT test_clock_pkey PRIMARY KEY (opted_in);
+
+--
 -- Name: worker_heartbeats worker_heartbeats_pkey; Type: CONSTRAINT; Schema: ops; Owner: -
 --
 
@@ -917,6 +1144,13 @@ ALTER TABLE ONLY ops.worker_heartbeats
 
 ALTER TABLE ONLY public.debtor_profiles
     ADD CONSTRAINT debtor_profiles_pkey PRIMARY KEY (judgment_id);
+
+--
+-- Name: judgment_case_keys judgment_case_keys_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.judgment_case_keys
+    ADD CONSTRAINT judgment_case_keys_pkey PRIMARY KEY (case_key);
 
 --
 -- Name: judgments judgments_case_number_key; Type: CONSTRAINT; Schema: public; Owner: -
@@ -967,6 +1201,12 @@ CREATE INDEX job_queue_completed_at_idx ON ops.job_queue USING btree (completed_
 --
 
 CREATE UNIQUE INDEX job_queue_idempotency_key_idx ON ops.job_queue USING btree (job_type, idempotency_key) WHERE (idempotency_key IS NOT NULL);
+
+--
+-- Name: job_queue_lease_expiry_idx; Type: INDEX; Schema: ops; Owner: -
+--
+
+CREATE INDEX job_queue_lease_expiry_idx ON ops.job_queue USING btree (lease_expires_at) WHERE ((status = 'processing'::ops.job_status) AND (lease_expires_at IS NOT NULL));
 
 --
 -- Name: job_queue_processing_lease_idx; Type: INDEX; Schema: ops; Owner: -
@@ -1084,3 +1324,153 @@ ALTER TABLE ONLY public.debtor_profiles
 
 ALTER TABLE ONLY public.judgments
     ADD CONSTRAINT judgments_source_batch_id_fkey FOREIGN KEY (source_batch_id) REFERENCES ops.ingest_batches(id) ON DELETE SET NULL;
+
+--
+-- Name: draft_packets; Type: ROW SECURITY; Schema: enforcement; Owner: -
+--
+
+ALTER TABLE enforcement.draft_packets ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: draft_packets dragonfly_services; Type: POLICY; Schema: enforcement; Owner: -
+--
+
+CREATE POLICY dragonfly_services ON enforcement.draft_packets TO dragonfly_worker, dragonfly_api USING (true) WITH CHECK (true);
+
+--
+-- Name: plans dragonfly_services; Type: POLICY; Schema: enforcement; Owner: -
+--
+
+CREATE POLICY dragonfly_services ON enforcement.plans TO dragonfly_worker, dragonfly_api USING (true) WITH CHECK (true);
+
+--
+-- Name: plans; Type: ROW SECURITY; Schema: enforcement; Owner: -
+--
+
+ALTER TABLE enforcement.plans ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: ingest_batches dragonfly_services; Type: POLICY; Schema: ops; Owner: -
+--
+
+CREATE POLICY dragonfly_services ON ops.ingest_batches TO dragonfly_worker, dragonfly_api USING (true) WITH CHECK (true);
+
+--
+-- Name: ingest_row_errors dragonfly_services; Type: POLICY; Schema: ops; Owner: -
+--
+
+CREATE POLICY dragonfly_services ON ops.ingest_row_errors TO dragonfly_worker, dragonfly_api USING (true) WITH CHECK (true);
+
+--
+-- Name: ingest_uploads dragonfly_services; Type: POLICY; Schema: ops; Owner: -
+--
+
+CREATE POLICY dragonfly_services ON ops.ingest_uploads TO dragonfly_worker, dragonfly_api USING (true) WITH CHECK (true);
+
+--
+-- Name: job_queue dragonfly_services; Type: POLICY; Schema: ops; Owner: -
+--
+
+CREATE POLICY dragonfly_services ON ops.job_queue TO dragonfly_worker, dragonfly_api USING (true) WITH CHECK (true);
+
+--
+-- Name: job_types dragonfly_services; Type: POLICY; Schema: ops; Owner: -
+--
+
+CREATE POLICY dragonfly_services ON ops.job_types TO dragonfly_worker, dragonfly_api USING (true) WITH CHECK (true);
+
+--
+-- Name: test_clock dragonfly_services; Type: POLICY; Schema: ops; Owner: -
+--
+
+CREATE POLICY dragonfly_services ON ops.test_clock FOR SELECT TO dragonfly_worker, dragonfly_api USING (true);
+
+--
+-- Name: worker_heartbeats dragonfly_services; Type: POLICY; Schema: ops; Owner: -
+--
+
+CREATE POLICY dragonfly_services ON ops.worker_heartbeats TO dragonfly_worker, dragonfly_api USING (true) WITH CHECK (true);
+
+--
+-- Name: ingest_batches; Type: ROW SECURITY; Schema: ops; Owner: -
+--
+
+ALTER TABLE ops.ingest_batches ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: ingest_row_errors; Type: ROW SECURITY; Schema: ops; Owner: -
+--
+
+ALTER TABLE ops.ingest_row_errors ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: ingest_uploads; Type: ROW SECURITY; Schema: ops; Owner: -
+--
+
+ALTER TABLE ops.ingest_uploads ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: job_queue; Type: ROW SECURITY; Schema: ops; Owner: -
+--
+
+ALTER TABLE ops.job_queue ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: job_types; Type: ROW SECURITY; Schema: ops; Owner: -
+--
+
+ALTER TABLE ops.job_types ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: schema_migrations; Type: ROW SECURITY; Schema: ops; Owner: -
+--
+
+ALTER TABLE ops.schema_migrations ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: test_clock; Type: ROW SECURITY; Schema: ops; Owner: -
+--
+
+ALTER TABLE ops.test_clock ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: worker_heartbeats; Type: ROW SECURITY; Schema: ops; Owner: -
+--
+
+ALTER TABLE ops.worker_heartbeats ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: debtor_profiles; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.debtor_profiles ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: debtor_profiles dragonfly_services; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY dragonfly_services ON public.debtor_profiles TO dragonfly_worker, dragonfly_api USING (true) WITH CHECK (true);
+
+--
+-- Name: judgment_case_keys dragonfly_services; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY dragonfly_services ON public.judgment_case_keys TO dragonfly_worker, dragonfly_api USING (true) WITH CHECK (true);
+
+--
+-- Name: judgments dragonfly_services; Type: POLICY; Schema: public; Owner: -
+--
+
+CREATE POLICY dragonfly_services ON public.judgments TO dragonfly_worker, dragonfly_api USING (true) WITH CHECK (true);
+
+--
+-- Name: judgment_case_keys; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.judgment_case_keys ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: judgments; Type: ROW SECURITY; Schema: public; Owner: -
+--
+
+ALTER TABLE public.judgments ENABLE ROW LEVEL SECURITY;
