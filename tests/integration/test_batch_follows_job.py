@@ -38,7 +38,8 @@ def test_a_job_dead_lettered_by_the_reaper_fails_its_batch_with_the_jobs_error(
 ) -> None:
     batch_id, job_id = _claimed_batch(db_conn, max_attempts=1)
     db_conn.execute(
-        "UPDATE ops.job_queue SET locked_at = now() - interval '31 minutes' WHERE id = %s",
+        "UPDATE ops.job_queue SET locked_at = now() - interval '31 minutes',"
+        " lease_expires_at = now() - interval '1 minute' WHERE id = %s",
         (job_id,),
     )
 

@@ -36,8 +36,11 @@ def fill(conn: Conn, count: int) -> None:
 def test_the_claim_functions_always_use_their_cached_generic_plan(
     db_conn: Conn, function: str
 ) -> None:
+    # The form that takes the lease length (the old form beside it is a SQL wrapper of it).
     row = db_conn.execute(
-        "SELECT proconfig FROM pg_proc WHERE oid = %s::regproc", (f"ops.{function}",)
+        "SELECT proconfig FROM pg_proc WHERE pronamespace = 'ops'::regnamespace"
+        " AND proname = %s ORDER BY pronargs DESC LIMIT 1",
+        (function,),
     ).fetchone()
 
     assert row is not None
