@@ -238,14 +238,15 @@ class HandlerFaultsMachine(RuleBasedStateMachine):
             if how == "given away":  # the reaper, then another worker's claim, in one step
                 self._side_query(
                     "UPDATE ops.job_queue SET locked_by = %s, locked_at = now(),"
+                    " lease_expires_at = now() + interval '30 minutes',"
                     " attempts = attempts + 1 WHERE id = %s RETURNING 1",
                     thief_name if thief_name != name else "outsider",
                     job.id,
                 )
             else:
                 self._side_query(
-                    "UPDATE ops.job_queue SET locked_at = now() - interval '2 hours'"
-                    " WHERE id = %s RETURNING 1",
+                    "UPDATE ops.job_queue SET locked_at = now() - interval '2 hours',"
+                    " lease_expires_at = now() - interval '1 hour' WHERE id = %s RETURNING 1",
                     job.id,
                 )
                 self._side_query("SELECT count(*) FROM ops.reap_stuck_jobs('1 hour')")
