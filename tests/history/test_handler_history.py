@@ -31,6 +31,7 @@ Connect = Callable[..., psycopg.Connection[Any]]
 HANDLERS = 3
 JOB_TYPES = ["load_probe"]
 REAP_TIMEOUT = timedelta(milliseconds=5)  # leases go while handlers run
+LEASE = REAP_TIMEOUT  # each handler claims for this long (a lease expires on its own length)
 DRAIN_ROUNDS = 50
 LEASE_LOST = "DFQ03"
 
@@ -58,7 +59,7 @@ class HandlerThread:
             self.history.record_enqueue(job_id, max_attempts)
             return
         started = now_ns()
-        jobs = self.client.claim_pending_job(JOB_TYPES, self.name)
+        jobs = self.client.claim_pending_job(JOB_TYPES, self.name, lock_timeout=LEASE)
         ended = now_ns()
         for job in jobs:
             call = JobCall("claim", self.name, str(job.attempts), started, ended, job.locked_at)
@@ -110,8 +111,9 @@ class Reaper:
         row = self.client.conn.execute("SELECT ops.clock()").fetchone()
         after = row[0] if row else None
         self.history.record(
-            (job.id, JobCall("reap", "reaper", job.status.value, started, ended, after,
-                             lock_timeout))
+            # The checker ages a reaped lease against the lease's length: the reaper reaps by
+            # each job's own expiry, whatever lock_timeout it is called with.
+            (job.id, JobCall("reap", "reaper", job.status.value, started, ended, after, LEASE))
             for job in reaped
         )  # fmt: skip
 
