@@ -29,6 +29,7 @@ import psycopg
 from harness.postgres.container import docker_client
 from harness.postgres.server import PostgresServer, PostgresSourceError
 from harness.processes import ServiceProcess
+from harness.sql import query
 from reference.jobqueue import QueueClient
 from reference.pooling import connect_kwargs
 
@@ -65,12 +66,15 @@ def crash_and_restart(server: PostgresServer, downtime: float = 2.0) -> None:
 def expire_leases(
     database_url: str, older_than: timedelta = timedelta(seconds=1), *, retry_now: bool = True
 ) -> int:
-    """Reap every lease older than `older_than`, as an operator would after a crash.
+    """Reap every lease older than `older_than`, as an operator would after a crash: each one
+    is made to expire now, then reaped.
 
     With retry_now the reaped jobs are due at once instead of after their backoff.
     """
     with psycopg.connect(database_url, autocommit=True, **connect_kwargs(database_url)) as conn:
-        reaped = [job.id for job in QueueClient(conn).reap_stuck_jobs(older_than)]
+        with conn.transaction():  # expired and reaped at once: no extend_lock in between
+            conn.execute(query("expire_leases"), {"older_than": older_than})
+            reaped = [job.id for job in QueueClient(conn).reap_stuck_jobs(older_than)]
         if retry_now and reaped:
             conn.execute(
                 "UPDATE ops.job_queue SET run_at = now() WHERE id = ANY(%s) AND status = 'pending'",

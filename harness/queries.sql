@@ -65,3 +65,11 @@ SELECT to_regclass('ops.test_clock') IS NOT NULL;
 -- name: opt_in_test_clock
 -- Let ops.clock() honour the dragonfly.clock_* settings in this (test) database and its clones.
 INSERT INTO ops.test_clock DEFAULT VALUES ON CONFLICT DO NOTHING;
+
+-- name: expire_leases
+-- End every lease taken at least %(older_than)s ago, whatever its own length (the reaper reaps
+-- by each job's lease_expires_at): what a lost worker's lease comes to after it expired. Run in
+-- the reaper's transaction, so no extend_lock can renew it in between.
+UPDATE ops.job_queue
+SET lease_expires_at = ops.clock() - interval '1 millisecond'
+WHERE status = 'processing' AND locked_at <= ops.clock() - %(older_than)s::interval;

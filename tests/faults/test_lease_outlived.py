@@ -35,7 +35,13 @@ def test_a_job_that_outlives_its_lease_is_finished_once(
         return job is not None and job.status == "processing"
 
     wait_until("the worker to claim the ingest", in_hand)
-    reaped = queue.reap_stuck_jobs(timedelta(milliseconds=1))  # the lease is taken back
+    with db_conn.transaction():  # the lease runs out and is taken back, with no extend between
+        db_conn.execute(
+            "UPDATE ops.job_queue SET lease_expires_at = now() - interval '1 second'"
+            " WHERE id = %s",
+            (job_id,),
+        )
+        reaped = queue.reap_stuck_jobs(timedelta(milliseconds=1))
     assert [job.id for job in reaped] == [job_id]
     # The operator retries it at once instead of after the 30 s backoff.
     db_conn.execute("UPDATE ops.job_queue SET run_at = now() WHERE id = %s", (job_id,))

@@ -192,7 +192,8 @@ def test_a_migration_behind_a_long_held_lock_gives_up_naming_the_blocker(
     assert len(waits) == 2, waits
     assert all("retrying in 0.1 s" in wait for wait in waits), waits
     with psycopg.connect(database_url) as conn:
-        assert conn.execute("SELECT max(version) FROM ops.schema_migrations").fetchone() == (LATEST,)
+        newest = conn.execute("SELECT max(version) FROM ops.schema_migrations").fetchone()
+        assert newest == (LATEST,)
         assert conn.execute(
             "SELECT count(*) FROM pg_attribute WHERE attrelid = 'ops.job_queue'::regclass"
             " AND attname = 'note'"
@@ -222,7 +223,8 @@ def test_a_failed_concurrent_index_is_not_recorded_and_names_the_invalid_index(
     assert "could not create unique index" in message
     assert "DROP INDEX CONCURRENTLY ops.job_queue_job_type_uniq" in message
     with psycopg.connect(database_url) as conn:
-        assert conn.execute("SELECT max(version) FROM ops.schema_migrations").fetchone() == (LATEST,)
+        newest = conn.execute("SELECT max(version) FROM ops.schema_migrations").fetchone()
+        assert newest == (LATEST,)
 
 
 def test_the_marker_anywhere_but_the_first_line_is_refused(tmp_path: Path) -> None:
