@@ -37,8 +37,7 @@ def test_a_job_that_outlives_its_lease_is_finished_once(
     wait_until("the worker to claim the ingest", in_hand)
     with db_conn.transaction():  # the lease runs out and is taken back, with no extend between
         db_conn.execute(
-            "UPDATE ops.job_queue SET lease_expires_at = now() - interval '1 second'"
-            " WHERE id = %s",
+            "UPDATE ops.job_queue SET lease_expires_at = now() - interval '1 second' WHERE id = %s",
             (job_id,),
         )
         reaped = queue.reap_stuck_jobs(timedelta(milliseconds=1))
