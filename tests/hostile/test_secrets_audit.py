@@ -105,7 +105,7 @@ def test_no_secret_reaches_a_log_a_report_or_an_output(
         ),
         "load": run(
             [sys.executable, "-m", "harness.cli", "load", "--scenario", "claim", "--users", "2",
-             "--run-time", "3", "--seed-jobs", "50", "--allow-writes", "--out",
+             "--run-time", "30", "--seed-jobs", "50", "--allow-writes", "--out",
              str(reports / "load")], env, tmp_path,
         ),
     }  # fmt: skip

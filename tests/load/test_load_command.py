@@ -21,13 +21,14 @@ COMMAND_TIMEOUT = 180  # seconds: a run is bounded by --run-time plus Locust's s
 # A claim with neither FOR UPDATE SKIP LOCKED nor a status re-check: two claimers that read the
 # same head of the queue both take it (the second waits for the first's row lock, then updates
 # the row again). The audit must catch what this does.
+# The form the queue client calls (with the lease length), without its row lock.
 BROKEN_CLAIM = """
 CREATE OR REPLACE FUNCTION ops.claim_pending_job(
-    job_types text[], worker_id text, batch_size integer DEFAULT 1
+    job_types text[], worker_id text, batch_size integer, lock_timeout interval
 ) RETURNS SETOF ops.job_queue LANGUAGE sql AS $$
     UPDATE ops.job_queue AS q
     SET status = 'processing', locked_at = now(), locked_by = claim_pending_job.worker_id,
-        attempts = q.attempts + 1
+        lease_expires_at = now() + claim_pending_job.lock_timeout, attempts = q.attempts + 1
     FROM (SELECT p.id FROM ops.job_queue AS p
           WHERE p.status = 'pending' AND p.job_type = ANY (claim_pending_job.job_types)
           ORDER BY p.priority DESC, p.run_at, p.id

@@ -57,7 +57,9 @@ def test_a_missing_function_and_an_unrecorded_migration_fail_schema(
     prod_to_break: ProdDeployment, db_conn: Conn, tmp_path: Path
 ) -> None:
     latest = load_migrations()[-1]
-    db_conn.execute("DROP FUNCTION ops.complete_job_and_claim")
+    db_conn.execute(
+        "DROP FUNCTION ops.complete_job_and_claim(uuid, text, text[], integer, interval)"
+    )
     db_conn.execute("DROP FUNCTION ops.prune_history")
     db_conn.execute("DELETE FROM ops.schema_migrations WHERE version = %s", [latest.version])
     run = run_smoke(prod_to_break.env(), tmp_path=tmp_path)
