@@ -178,8 +178,11 @@ DECLARE
     lookahead integer := claim_pending_job.batch_size + 3;
     seen uuid[];
     passed uuid[] := '{}';
-    got ops.job_queue[];
-    claimed ops.job_queue[] := '{}';
+    -- Ids, not rows of ops.job_queue: a PL/pgSQL variable of the table's row type keeps the
+    -- row's shape from the session's first call, so after a migration adds a column every
+    -- later claim of that session would fail (42804); the rows are read once, at the end.
+    got uuid[];
+    claimed uuid[] := '{}';
 BEGIN
     PERFORM ops.assert_known_job_types(claim_pending_job.job_types);
     PERFORM ops.assert_worker_id(claim_pending_job.worker_id);
@@ -232,9 +235,9 @@ BEGIN
                     lease_expires_at = ops.clock() + claim_pending_job.lock_timeout,
                     attempts = q.attempts + 1
                 WHERE q.id = ANY (ARRAY(SELECT locked.id FROM locked))
-                RETURNING q AS job
+                RETURNING q.id
             )
-            SELECT ARRAY(SELECT candidates.id FROM candidates), ARRAY(SELECT taken.job FROM taken)
+            SELECT ARRAY(SELECT candidates.id FROM candidates), ARRAY(SELECT taken.id FROM taken)
             INTO seen, got;
         ELSE
             WITH
@@ -280,9 +283,9 @@ BEGIN
                     lease_expires_at = ops.clock() + claim_pending_job.lock_timeout,
                     attempts = q.attempts + 1
                 WHERE q.id = ANY (ARRAY(SELECT locked.id FROM locked))
-                RETURNING q AS job
+                RETURNING q.id
             )
-            SELECT ARRAY(SELECT candidates.id FROM candidates), ARRAY(SELECT taken.job FROM taken)
+            SELECT ARRAY(SELECT candidates.id FROM candidates), ARRAY(SELECT taken.id FROM taken)
             INTO seen, got;
         END IF;
         claimed := claimed || got;
@@ -291,7 +294,10 @@ BEGIN
         EXIT WHEN cardinality(claimed) >= batch_size OR cardinality(seen) < lookahead;
         passed := passed || seen;
     END LOOP;
-    RETURN QUERY SELECT * FROM unnest(claimed) AS c ORDER BY c.priority DESC, c.run_at, c.id;
+    RETURN QUERY
+        SELECT q.* FROM ops.job_queue AS q
+        WHERE q.id = ANY (claimed)
+        ORDER BY q.priority DESC, q.run_at, q.id;
 END;
 $$;
 
