@@ -24,6 +24,7 @@ from reference.db import (
     apply_migrations,
     pending_migrations,
 )
+from reference.masking import masker
 
 FALLBACK_ENV = "DATABASE_URL"  # what `up` and the services read, after the target variables
 EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 1, 2, 3
@@ -82,7 +83,7 @@ def run_migrate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    hide = _masker([*target.secrets(), url, *_password(url)])
+    hide = masker([*target.secrets(), url, *_password(url)])
 
     print(f"database: {masked(url)} (mode {target.mode.value})")
     try:
@@ -118,17 +119,6 @@ def _password(url: str) -> list[str]:
     except psycopg.ProgrammingError:
         return []
     return [str(password)] if password else []
-
-
-def _masker(secrets: list[str]) -> Callable[[str], str]:
-    """A function replacing every secret in a text by ***."""
-
-    def hide(text: str) -> str:
-        for secret in sorted(secrets, key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
-
-    return hide
 
 
 def _migrate(url: str, settings: MigrationSettings, hide: Callable[[str], str]) -> int:

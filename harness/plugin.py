@@ -26,6 +26,7 @@ from harness.pytest_target import (  # noqa: F401 (pytest finds these by name)
     target,
 )
 from reference.jobqueue import QueueClient
+from reference.masking import masker
 from reference.pooling import PREPARED_STATEMENTS_ENV, PreparedStatements, connect_kwargs
 
 SOURCE_ENV = "DRAGONFLY_PG_SOURCE"
@@ -265,9 +266,7 @@ def _session_secrets(config: pytest.Config) -> list[str]:
 
 
 def _scrub(text: str, secrets: list[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
+    return masker(secrets)(text)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
-DEFAULT_LOCK_TIMEOUT = timedelta(minutes=30)  # ops.default_lock_timeout()
+from reference.jobqueue import DEFAULT_LOCK_TIMEOUT
+
 MAX_BACKOFF = timedelta(hours=1)
 BASE_BACKOFF = timedelta(seconds=30)
 BACKOFF_EXPONENT_CAP = 20  # the SQL caps the exponent the same way

@@ -31,6 +31,7 @@ from psycopg.conninfo import conninfo_to_dict
 from pydantic import SecretStr
 
 from harness.postgres.external import masked
+from reference.masking import masker
 
 
 class Mode(StrEnum):
@@ -118,9 +119,7 @@ class Target:
 
     def mask(self, text: str) -> str:
         """`text` with every secret of this target replaced by ***."""
-        for secret in sorted(self.secrets(), key=len, reverse=True):
-            text = text.replace(secret, "***")
-        return text
+        return masker(self.secrets())(text)
 
     def require_writes(self, what: str) -> None:
         """Raise unless writing is allowed; `what` says what would be written."""

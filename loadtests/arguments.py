@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from reference.jobqueue import MAX_BATCH_SIZE
+
 SCENARIOS = {
     "claim": ("ClaimUser",),
     "enqueue": ("EnqueueUser",),
@@ -29,8 +31,8 @@ def _count(value: str) -> int:
 
 def _batch_size(value: str) -> int:
     number = int(value)
-    if not 1 <= number <= 1000:
-        raise argparse.ArgumentTypeError(f"{value}: a claim takes 1 to 1000 jobs")
+    if not 1 <= number <= MAX_BATCH_SIZE:
+        raise argparse.ArgumentTypeError(f"{value}: a claim takes 1 to {MAX_BATCH_SIZE} jobs")
     return number
 
 

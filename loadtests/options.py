@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reference.jobqueue import MAX_BATCH_SIZE
+
 DB_URL_ENV = "DRAGONFLY_LOAD_DB_URL"
 API_KEY_ENV = "DRAGONFLY_API_KEY"
 DEFAULT_CLAIM_BATCH_SIZE = 1
@@ -31,7 +33,8 @@ def add_load_options(parser: Any) -> None:
         "--claim-batch-size",
         type=int,
         default=DEFAULT_CLAIM_BATCH_SIZE,
-        help="jobs per claim_pending_job call (1-1000); above 1, complete_jobs settles them",
+        help=f"jobs per claim_pending_job call (1-{MAX_BATCH_SIZE}); "
+        "above 1, complete_jobs settles them",
     )
     group.add_argument(
         "--stop-when-drained",
@@ -51,8 +54,10 @@ class LoadSettings:
     def from_options(cls, options: Any, environ: Mapping[str, str] | None = None) -> LoadSettings:
         env = os.environ if environ is None else environ
         batch = int(getattr(options, "claim_batch_size", DEFAULT_CLAIM_BATCH_SIZE))
-        if not 1 <= batch <= 1000:
-            raise LoadSettingsError(f"--claim-batch-size must be between 1 and 1000 (got {batch})")
+        if not 1 <= batch <= MAX_BATCH_SIZE:
+            raise LoadSettingsError(
+                f"--claim-batch-size must be between 1 and {MAX_BATCH_SIZE} (got {batch})"
+            )
         return cls(
             run_id=str(getattr(options, "run_id", "") or ""),
             claim_batch_size=batch,

@@ -28,6 +28,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from reference.masking import MASK
 from reference.pooling import PreparedStatements, connect_kwargs
 
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # 10 MB
@@ -77,7 +78,7 @@ def mask_dsn(dsn: str) -> str:
         return UNREADABLE_DSN
     for key in _SECRET_PARAMETERS:
         if key in parameters:
-            parameters[key] = "***"
+            parameters[key] = MASK
     return make_conninfo("", **parameters)
 
 

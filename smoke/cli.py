@@ -24,9 +24,10 @@ from harness.local_stack import local_stack
 from harness.postgres.server import PostgresSourceError
 from harness.targets import Mode, Target, TargetError, resolve_target
 from reference.db import MigrationError
+from reference.masking import masker
 from smoke import report
 from smoke.checks import all_checks
-from smoke.context import SmokeContext, masker
+from smoke.context import SmokeContext
 from smoke.options import DEFAULT_DEADLINE, add_smoke_arguments, thresholds_from
 from smoke.runner import CheckResult, Status, run_checks
 from smoke.telemetry import TelemetryConfigError, configure_tracing

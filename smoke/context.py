@@ -87,15 +87,3 @@ def first_line(error: BaseException) -> str:
     """The first line of an error's text (psycopg adds hints and context on later lines)."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
-
-
-def masker(secrets: list[str]) -> Callable[[str], str]:
-    """A function that replaces each of `secrets` (longest first) with ***."""
-    ordered = sorted({secret for secret in secrets if secret}, key=len, reverse=True)
-
-    def mask(text: str) -> str:
-        for secret in ordered:
-            text = text.replace(secret, "***")
-        return text
-
-    return mask

@@ -88,7 +88,8 @@ MUTANTS = [
            " FOR UPDATE SKIP LOCKED\n                ) AS picked",
            "a claim keeps row locks on candidates it did not claim (issue 17, finding 4)"),
     Mutant("claim-lease-ignores-timeout", "claim_pending_job",
-           "ops.clock() + claim_pending_job.lock_timeout", "ops.clock() + interval '30 minutes'",
+           "ops.clock() + claim_pending_job.lock_timeout",
+           "ops.clock() + ops.default_lock_timeout()",
            "a claim leases for the default, not the worker's lock timeout"),
     # Integration only: it needs other sessions holding the head of the queue during the claim,
     # which the property layer's one-call-at-a-time machine never has.
@@ -121,7 +122,7 @@ MUTANTS = [
     Mutant("extend-no-refresh", "extend_lock", "SET locked_at = ops.clock()",
            "SET locked_at = q.locked_at", "extending does not move the lease"),
     Mutant("extend-ignores-timeout", "extend_lock",
-           "ops.clock() + extend_lock.lock_timeout", "ops.clock() + interval '30 minutes'",
+           "ops.clock() + extend_lock.lock_timeout", "ops.clock() + ops.default_lock_timeout()",
            "an extension leases for the default, not the worker's lock timeout"),
     Mutant("reap-ignores-lease-age", "reap_stuck_jobs", "(q.lease_expires_at < ops.clock()",
            "(true", "live leases are reaped"),

@@ -9,6 +9,8 @@ from urllib.parse import quote, urlencode
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from reference.masking import MASK
+
 # Tuned for throwaway test data, the same on every source the harness starts: nothing here
 # needs to survive a power cut.
 TEST_SERVER_SETTINGS = (
@@ -44,7 +46,7 @@ class DatabaseUrl(str):
 def as_url(conninfo: str, dbname: str | None = None, *, masked: bool = False) -> DatabaseUrl:
     """The postgresql:// URL form of a libpq connection string (either form), for URL clients.
 
-    `masked`: the password reads *** (for showing the URL, never for connecting).
+    `masked`: the password reads as MASK (for showing the URL, never for connecting).
     """
     params = {k: str(v) for k, v in conninfo_to_dict(conninfo).items() if v is not None}
     if dbname is not None:
@@ -54,7 +56,7 @@ def as_url(conninfo: str, dbname: str | None = None, *, masked: bool = False) ->
     name = params.pop("dbname", "")
     userinfo = quote(user, safe="")
     if password:
-        userinfo += ":" + ("***" if masked else quote(password, safe=""))
+        userinfo += ":" + (MASK if masked else quote(password, safe=""))
     netloc = f"{userinfo}@" if userinfo else ""
     netloc += f"[{host}]" if ":" in host else quote(host, safe="")
     if port:

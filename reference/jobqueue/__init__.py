@@ -1,6 +1,11 @@
 """The job queue: a typed client over the ops.* SQL functions, its models and errors."""
 
-from reference.jobqueue.client import QueueClient, job_type_name
+from reference.jobqueue.client import (
+    DEFAULT_LOCK_TIMEOUT,
+    MAX_BATCH_SIZE,
+    QueueClient,
+    job_type_name,
+)
 from reference.jobqueue.errors import (
     InvalidArgumentError,
     QueueBusyError,
@@ -12,6 +17,8 @@ from reference.jobqueue.errors import (
 from reference.jobqueue.models import FailOutcome, Job, JobStatus, JobType, WorkerStatus
 
 __all__ = [
+    "DEFAULT_LOCK_TIMEOUT",
+    "MAX_BATCH_SIZE",
     "FailOutcome",
     "InvalidArgumentError",
     "Job",

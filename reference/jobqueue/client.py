@@ -23,7 +23,9 @@ from reference.jobqueue.messaging import (
 from reference.jobqueue.models import FailOutcome, Job, JobType, WorkerStatus
 from reference.jobqueue.sql import query
 
-MAX_BATCH_SIZE = 1000  # the SQL function's own limit
+MAX_BATCH_SIZE = 1000  # jobs per claim and ids per complete_jobs: the SQL functions' own limit
+# The lease when none is given: what ops.default_lock_timeout() returns.
+DEFAULT_LOCK_TIMEOUT = timedelta(minutes=30)
 # A function returning SETOF ops.job_queue that was planned before a migration added a column
 # to the table fails once with this (42804) when it runs after the column commits; the failed
 # statement changed nothing (autocommit) and the next call is planned anew, so one retry is safe.

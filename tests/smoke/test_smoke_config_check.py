@@ -6,8 +6,9 @@ import pytest
 from standins import service_role_key
 
 from harness.targets import Mode
+from reference.masking import masker
 from smoke.config_check import check_config
-from smoke.context import SmokeContext, masker
+from smoke.context import SmokeContext
 from smoke.runner import CheckFailedError
 
 PROD_URL = "https://prodref.supabase.co"
