@@ -10,7 +10,8 @@ import csv
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,6 +113,31 @@ class RunningLocust:
                 process.kill()
                 process.wait()
 
+    def stop(self) -> None:
+        """End every process still running: SIGTERM (Locust quits and writes its reports), then
+        SIGKILL for any that outlive STOP_TIMEOUT. Nothing to do after a finished run."""
+        running = [p for p in [self.main, *self.workers] if p.poll() is None]
+        for process in running:
+            process.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        for process in running:
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextmanager
+def running_locust(run: LocustRun, env: dict[str, str]) -> Iterator[RunningLocust]:
+    """The started Locust processes, stopped on the way out however the run ends (an
+    interrupted `load` leaves no orphan)."""
+    running = start_locust(run, env)
+    try:
+        yield running
+    finally:
+        running.stop()
+
 
 def start_locust(run: LocustRun, env: dict[str, str]) -> RunningLocust:
     """Start the master (or the standalone process) and the local workers."""
@@ -126,7 +152,7 @@ def start_locust(run: LocustRun, env: dict[str, str]) -> RunningLocust:
     try:
         for number in range(run.local_workers):
             running.workers.append(start(run.worker_command(), f"locust-worker-{number + 1}.log"))
-    except OSError:
+    except BaseException:  # OSError, or an interruption between two starts
         running.kill()
         raise
     return running

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -36,7 +38,7 @@ from loadtests.audit import (
     seed_jobs,
 )
 from loadtests.judgments import ensure_judgments
-from loadtests.locust_processes import LocustRun, start_locust
+from loadtests.locust_processes import LocustRun, running_locust
 from loadtests.options import API_KEY_ENV, DB_URL_ENV
 from loadtests.summary import Thresholds, build_summary, print_summary, read_locust_stats
 from reference.db import MigrationError, apply_migrations
@@ -89,6 +91,35 @@ def named_endpoints(target: Target, needs_api: bool) -> Endpoints:
 
 
 def run_load(args: argparse.Namespace) -> int:
+    """The `load` command; SIGINT or SIGTERM stops it with every process it started."""
+    try:
+        with _sigterm_interrupts():
+            return _load(args)
+    except KeyboardInterrupt as interruption:
+        signum = interruption.args[0] if interruption.args else signal.SIGINT
+        print(f"load: {signal.Signals(signum).name}: stopped", file=sys.stderr)
+        return 128 + signum
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C: Python's default SIGTERM ends the process without running a
+    single `finally`, and Locust and Postgres would outlive it."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signum)
+
+    if threading.current_thread() is not threading.main_thread():  # signals reach only main
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _load(args: argparse.Namespace) -> int:
     run_id = f"load-{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
     out_dir: Path = args.out or Path(".dragonfly") / "load" / run_id
     user_classes = SCENARIOS[args.scenario]
@@ -192,8 +223,8 @@ def _run(
     env = service_environment({DB_URL_ENV: endpoints.db_url})
     if endpoints.api_key:
         env[API_KEY_ENV] = endpoints.api_key
-    locust = start_locust(run, env)
-    code = locust.wait(_print)
+    with running_locust(run, env) as locust:
+        code = locust.wait(_print)
     processes = (args.workers + args.remote_workers) or 1
     with psycopg.connect(
         endpoints.db_url, autocommit=True, **connect_kwargs(endpoints.db_url)
