@@ -21,6 +21,7 @@ from harness.postgres.logins import ServiceLogins, close_service_logins, open_se
 from harness.postgres.server import PostgresServer, PostgresSourceError
 from harness.postgres.sources import PostgresSource, open_server
 from harness.processes import ReferenceStack
+from harness.secret_files import write_secret
 from reference.db import MigrationError, apply_migrations
 from reference.pooling import PREPARED_STATEMENTS_ENV, PreparedStatements
 
@@ -46,12 +47,6 @@ def _open(options: UpOptions) -> PostgresServer:
     url = options.pg_url or os.environ.get("DATABASE_URL") or None
     source = options.pg_source or (PostgresSource.EXTERNAL if url else PostgresSource.EMBEDDED)
     return open_server(source, url=url, image=options.pg_image, data_root=options.pg_data_root)
-
-
-def _write_secret(path: Path, value: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(value + "\n")
-    path.chmod(0o600)
 
 
 def _wait_for_stop(exit_after: float | None) -> None:
@@ -113,8 +108,8 @@ def run_up(options: UpOptions) -> int:
         # The services connect as least-privileged login users (dragonfly_api/_worker members).
         logins = open_service_logins(server.conninfo)
         api_key = os.environ.get("DRAGONFLY_API_KEY") or secrets.token_urlsafe(24)
-        _write_secret(options.state_dir / "database-url", server.url)
-        _write_secret(options.state_dir / "api-key", api_key)
+        write_secret(options.state_dir / "database-url", server.url + "\n")
+        write_secret(options.state_dir / "api-key", api_key + "\n")
         stack = ReferenceStack(server.url, options.state_dir / "logs", api_key=api_key)
         stack.service_urls = logins.urls(server.url) if logins else {}
         for name in ("api", "ingest", "enforcement"):

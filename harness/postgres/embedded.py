@@ -15,6 +15,7 @@ from pathlib import Path
 
 from harness.network import free_port
 from harness.postgres.server import TEST_SERVER_SETTINGS, PostgresServer, PostgresSourceError
+from harness.secret_files import write_secret
 
 SERVER_USER = "dragonfly_pg"  # PostgreSQL refuses to run as root; this user runs it instead
 START_TIMEOUT = 60  # seconds pg_ctl waits for the server to accept connections
@@ -102,9 +103,7 @@ class EmbeddedPostgres:
     def init(self) -> None:
         """Create the data directory, owned by the server user."""
         self.workdir.mkdir(parents=True, exist_ok=True)
-        password_file = self.workdir / "password"
-        password_file.write_text(self.password)
-        password_file.chmod(0o600)
+        password_file = write_secret(self.workdir / "password", self.password)
         if self.user:
             let_others_traverse(self.bin_dir)
             let_others_traverse(self.workdir.parent)

@@ -24,6 +24,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from harness.network import free_port
 from harness.postgres.embedded import ensure_server_user, let_others_traverse, start_embedded
 from harness.postgres.server import PostgresServer, PostgresSourceError
+from harness.secret_files import write_secret
 
 PGBOUNCER = os.environ.get("DRAGONFLY_PGBOUNCER", "") or "/usr/sbin/pgbouncer"
 # Server connections per (database, user) pair: small, so clients share them as in production.
@@ -70,10 +71,7 @@ class PgBouncer:
 
     def _write_private(self, name: str, text: str) -> Path:
         """A file only PgBouncer's user may read (mode 0600, created so: never world-readable)."""
-        path = self.workdir / name
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        path = write_secret(self.workdir / name, text)
         if self.user:
             os.chown(path, self.user.pw_uid, self.user.pw_gid)
         return path
