@@ -4,6 +4,14 @@ Everything else calls `trace.get_tracer(__name__)` / `metrics.get_meter(__name__
 Exporters follow the standard variables (via Settings): OTEL_{TRACES,METRICS,LOGS}_EXPORTER =
 otlp | console | none; with OTEL_EXPORTER_OTLP_ENDPOINT set they default to otlp (HTTP),
 otherwise to none. Processes that export nothing still create spans, so tests can read them.
+The OTLP exporters read their endpoints (OTEL_EXPORTER_OTLP_ENDPOINT and the per-signal
+OTEL_EXPORTER_OTLP_{TRACES,METRICS,LOGS}_ENDPOINT), headers and timeouts themselves.
+
+Why the choice of exporter is made here, not by the SDK's own environment handling: that lives in
+the private `opentelemetry.sdk._configuration` (no public API to call), reads `otlp` as gRPC
+unless OTEL_EXPORTER_OTLP_PROTOCOL says http/protobuf (only the HTTP exporter is installed), and
+exports nothing unless OTEL_*_EXPORTER is set, where setting only the endpoint turns export on
+here. Settings also rejects a misspelt exporter with a clear message at startup.
 """
 
 from __future__ import annotations
@@ -80,11 +88,6 @@ def _choice(explicit: OtelExporter | None, settings: Settings) -> OtelExporter:
     return "otlp" if settings.otel_exporter_otlp_endpoint else "none"
 
 
-def _otlp_url(settings: Settings, signal: str) -> str:
-    base = (settings.otel_exporter_otlp_endpoint or "http://localhost:4318").rstrip("/")
-    return f"{base}/v1/{signal}"
-
-
 def _tracer_provider(resource: Resource, settings: Settings) -> TracerProvider:
     provider = TracerProvider(resource=resource)
     choice = _choice(settings.otel_traces_exporter, settings)
@@ -94,7 +97,7 @@ def _tracer_provider(resource: Resource, settings: Settings) -> TracerProvider:
         )
 
         provider.add_span_processor(
-            BatchSpanProcessor(OTLPSpanExporter(endpoint=_otlp_url(settings, "traces")))
+            BatchSpanProcessor(OTLPSpanExporter())  # endpoint: from the OTEL_* variables
         )
     elif choice == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
@@ -108,7 +111,7 @@ def _metric_readers(settings: Settings) -> list[MetricReader]:
             OTLPMetricExporter,
         )
 
-        exporter = OTLPMetricExporter(endpoint=_otlp_url(settings, "metrics"))
+        exporter = OTLPMetricExporter()
         return [PeriodicExportingMetricReader(exporter)]
     if choice == "console":
         return [PeriodicExportingMetricReader(ConsoleMetricExporter(out=sys.stderr))]
@@ -123,7 +126,7 @@ def _logger_provider(resource: Resource, settings: Settings) -> tuple[LoggerProv
             OTLPLogExporter,
         )
 
-        exporter = OTLPLogExporter(endpoint=_otlp_url(settings, "logs"))
+        exporter = OTLPLogExporter()
         provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
     elif choice == "console":
         provider.add_log_record_processor(

@@ -2,7 +2,8 @@
 
 OTEL_TRACES_EXPORTER = otlp | console | none; without it, otlp when OTEL_EXPORTER_OTLP_ENDPOINT
 (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set, else none. The SDK's OTLP/HTTP exporter reads
-the endpoint, headers and timeout variables itself.
+the endpoint, headers and timeout variables itself. The choice is made here, not by the SDK's
+own environment handling, for the reasons in reference.telemetry's docstring.
 """
 
 from __future__ import annotations
