@@ -3,8 +3,6 @@ variables themselves: the per-signal OTEL_EXPORTER_OTLP_TRACES_ENDPOINT beats th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from opentelemetry.sdk.resources import Resource
 
@@ -16,23 +14,14 @@ from reference.telemetry import _tracer_provider
 FLUSH_TIMEOUT_MS = 5_000
 
 
-@pytest.fixture
-def collector() -> Iterator[OtlpCollector]:
-    receiver = OtlpCollector()
-    try:
-        yield receiver
-    finally:
-        receiver.close()
-
-
 def test_the_traces_endpoint_variable_beats_the_base_endpoint(
-    collector: OtlpCollector, monkeypatch: pytest.MonkeyPatch
+    otel_collector: OtlpCollector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens: spans sent there are lost
     environment = {
         "DATABASE_URL": "postgresql://app@127.0.0.1/app",
         "OTEL_EXPORTER_OTLP_ENDPOINT": nobody,
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{collector.endpoint}/v1/traces",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{otel_collector.endpoint}/v1/traces",
         "OTEL_EXPORTER_OTLP_TIMEOUT": "2",  # seconds: the lost export gives up quickly
     }
     for name, value in environment.items():
@@ -41,7 +30,7 @@ def test_the_traces_endpoint_variable_beats_the_base_endpoint(
     try:
         provider.get_tracer(__name__).start_span("routed").end()
         provider.force_flush(FLUSH_TIMEOUT_MS)
-        spans = collector.wait_for_spans(bool, timeout=5.0)
+        spans = otel_collector.wait_for_spans(bool, timeout=5.0)
     finally:
         provider.shutdown()
     assert [span.name for span in spans] == ["routed"]
