@@ -25,6 +25,7 @@ from harness.pytest_target import (  # noqa: F401 (pytest finds these by name)
     pytest_runtest_setup,
     target,
 )
+from harness.trace_plugin import harness_span, register_trace_plugin
 from reference.jobqueue import QueueClient
 from reference.pooling import PREPARED_STATEMENTS_ENV, PreparedStatements, connect_kwargs
 
@@ -99,6 +100,7 @@ def chosen_source(config: pytest.Config) -> PostgresSource:
 def pytest_configure(config: pytest.Config) -> None:
     chosen_source(config)  # a bad value is a usage error before any test runs
     configure_target(config)
+    register_trace_plugin(config)  # each test is a trace (harness/trace_plugin.py)
 
 
 @pytest.fixture(scope="session")
@@ -162,7 +164,8 @@ def database_url(pg_server: PostgresServer, pg_databases: TestDatabases) -> Iter
     A `str` for any client (psycopg, SQLAlchemy, pydantic's PostgresDsn); its repr hides the
     password. `pg_server.conninfo_for(name)` gives the libpq key=value form.
     """
-    name = pg_databases.clone()
+    with harness_span("clone_database"):
+        name = pg_databases.clone()
     try:
         yield pg_server.url_for(name)
     finally:
