@@ -88,6 +88,10 @@ class SpanQuery:
             current = self.parent(current)
         return chain
 
+    def subtree(self, span: CollectedSpan) -> SpanQuery:
+        """`span` and its descendants."""
+        return SpanQuery(s for s in self.spans if s == span or span in self.ancestors(s))
+
     def root(self, span: CollectedSpan) -> CollectedSpan:
         """The farthest ancestor of `span` held here (`span` itself when it has none here)."""
         chain = self.ancestors(span)

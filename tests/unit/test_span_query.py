@@ -82,3 +82,10 @@ def test_a_long_tree_is_cut_with_a_count() -> None:
 
     assert lines[-1] == "... 7 more lines"
     assert len(lines) == 5
+
+
+def test_a_subtree_is_the_span_and_its_descendants() -> None:
+    query = SpanQuery(SPANS)
+
+    assert query.subtree(SEND).spans == [SEND, PROCESS, *QUERIES]
+    assert query.subtree(POLLS[0]).spans == [POLLS[0]]
