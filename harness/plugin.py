@@ -225,11 +225,9 @@ def otel_collector() -> Iterator[OtlpCollector]:
 
 
 # Fast enough for tests to see spans and points within a second or two.
-STACK_TEST_ENV = {
-    "WORKER_POLL_INTERVAL": "0.2",
-    "OTEL_BSP_SCHEDULE_DELAY": "200",
-    "OTEL_METRIC_EXPORT_INTERVAL": "1000",
-}
+STACK_TEST_ENV = {"WORKER_POLL_INTERVAL": "0.2"}
+# Defaults only: the user's OTEL_* variables win (README: the environment rule).
+STACK_OTEL_DEFAULTS = {"OTEL_BSP_SCHEDULE_DELAY": "200", "OTEL_METRIC_EXPORT_INTERVAL": "1000"}
 
 
 @pytest.fixture
@@ -249,7 +247,8 @@ def reference_stack(
     stack = ReferenceStack(
         database_url,
         tmp_path / "services",
-        extra_env={**STACK_TEST_ENV, "OTEL_EXPORTER_OTLP_ENDPOINT": otel_collector.endpoint},
+        extra_env={**STACK_TEST_ENV, **otel_collector.service_environment()},
+        default_env={"ENVIRONMENT": "dev", **STACK_OTEL_DEFAULTS},
         service_urls={"api": api_database_url, "worker": worker_database_url},
     )
     try:

@@ -10,7 +10,10 @@ from xml.etree import ElementTree
 
 import pytest
 
+from harness.otel_collector import OtlpCollector
 from harness.postgres.server import PostgresServer
+from harness.span_query import SpanQuery
+from harness.trace_plugin import TEST_SERVICE
 
 INNER_TESTS = """
 from harness.demo import DEMO_CSV, finished_batch, upload_csv
@@ -49,8 +52,14 @@ def depth(line: str) -> int:
 
 
 def test_a_failing_test_shows_its_trace_from_test_to_worker(
-    pytester: pytest.Pytester, pg_server: PostgresServer
+    pytester: pytest.Pytester,
+    pg_server: PostgresServer,
+    otel_collector: OtlpCollector,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The inner run's user points OTEL_EXPORTER_OTLP_ENDPOINT at a receiver of their own (here
+    the outer run's collector): the test spans and the services' spans reach it too."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otel_collector.endpoint)
     pytester.makepyfile(test_inner=INNER_TESTS)
     result = pytester.runpytest_subprocess(
         "-p",
@@ -108,3 +117,16 @@ def test_a_failing_test_shows_its_trace_from_test_to_worker(
     }
     assert list(traces) == ["test_fails_after_the_ingest_job"]
     assert "process ops.job_queue" in str(traces["test_fails_after_the_ingest_job"])
+
+    # Everything reached the user's receiver: both test spans, and the failing test's trace
+    # from the test to the worker's job.
+    exported = SpanQuery(otel_collector.spans())
+    failing = exported.one(service=TEST_SERVICE, name="test_fails_after_the_ingest_job")
+    assert failing.attributes["test.case.result.status"] == "fail"
+    passing = exported.one(service=TEST_SERVICE, name="test_passes_quietly")
+    assert passing.attributes["test.case.result.status"] == "pass"
+    trace = exported.trace_of(failing)
+    upload = trace.one(service="dragonfly-api", name="POST /api/v1/intake/upload")
+    job = trace.one(service="dragonfly-ingest_processor", name="process ops.job_queue")
+    assert trace.parent(upload) == failing
+    trace.assert_causal(failing, job)

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from harness.otel_collector import CollectedSpan
+from harness.otlp_forward import forward_targets
 from harness.span_query import SpanQuery, render
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -18,6 +19,7 @@ def span(
     parent: str = "",
     service: str = "dragonfly-api",
     start: int = 0,
+    *,
     status: int = 0,
     **attributes: Any,
 ) -> CollectedSpan:
@@ -89,3 +91,21 @@ def test_a_subtree_is_the_span_and_its_descendants() -> None:
 
     assert query.subtree(SEND).spans == [SEND, PROCESS, *QUERIES]
     assert query.subtree(POLLS[0]).spans == [POLLS[0]]
+
+
+def test_exports_go_on_to_the_receivers_the_standard_variables_name() -> None:
+    targets = forward_targets(
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/",
+            "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "http://logs:4318/ingest",
+            "OTEL_EXPORTER_OTLP_HEADERS": "x-team=a,x-key=secret%20one",
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "x-team=b",
+        }
+    )
+
+    assert targets == {
+        "/v1/traces": ("http://collector:4318/v1/traces", {"x-team": "b", "x-key": "secret one"}),
+        "/v1/metrics": ("http://collector:4318/v1/metrics", {"x-team": "a", "x-key": "secret one"}),
+        "/v1/logs": ("http://logs:4318/ingest", {"x-team": "a", "x-key": "secret one"}),
+    }
+    assert forward_targets({}) == {}
