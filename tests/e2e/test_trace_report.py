@@ -51,14 +51,17 @@ def depth(line: str) -> int:
     return (len(line) - len(line.lstrip(" "))) // 2
 
 
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
 def test_a_failing_test_shows_its_trace_from_test_to_worker(
+    workers: tuple[str, ...],
     pytester: pytest.Pytester,
     pg_server: PostgresServer,
     otel_collector: OtlpCollector,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The inner run's user points OTEL_EXPORTER_OTLP_ENDPOINT at a receiver of their own (here
-    the outer run's collector): the test spans and the services' spans reach it too."""
+    the outer run's collector): the test spans and the services' spans reach it too. Under
+    pytest-xdist each worker has its own session (template, tracing) and the same report."""
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otel_collector.endpoint)
     pytester.makepyfile(test_inner=INNER_TESTS)
     result = pytester.runpytest_subprocess(
@@ -67,6 +70,7 @@ def test_a_failing_test_shows_its_trace_from_test_to_worker(
         "--pg-source=external",
         f"--pg-url={pg_server.conninfo}",
         "--junitxml=junit.xml",
+        *workers,
         timeout=300,
     )
     result.assert_outcomes(passed=1, failed=1)
