@@ -25,7 +25,8 @@ from harness.pytest_target import (  # noqa: F401 (pytest finds these by name)
     pytest_runtest_setup,
     target,
 )
-from harness.trace_plugin import harness_span, register_trace_plugin
+from harness.trace_plugin import register_trace_plugin
+from harness.tracing import harness_span
 from reference.jobqueue import QueueClient
 from reference.pooling import PREPARED_STATEMENTS_ENV, PreparedStatements, connect_kwargs
 
@@ -149,7 +150,8 @@ def pg_databases(pytestconfig: pytest.Config, pg_server: PostgresServer) -> Iter
     if existing:
         databases.adopt_template(existing)
     else:
-        databases.create_template()
+        with harness_span("migrate_template"):
+            databases.create_template()
     pytestconfig.stash[DATABASES_KEY] = databases
     try:
         yield databases

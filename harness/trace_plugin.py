@@ -4,34 +4,25 @@ The span is current while the test runs (setup, call, teardown), so the HTTP cli
 harness hands out send its `traceparent`, jobs the API queues carry it in their trace context,
 and the workers' spans join it. When a test fails, its report gets a `trace` section (and the
 JUnit XML a `trace` property): the tree of the spans in its trace that reached `otel_collector`
-and the harness's own spans (clone_database, ...).
-
-With OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) set, the test spans are also exported
-there by the SDK's OTLP/HTTP exporter, which reads every standard OTEL_EXPORTER_OTLP_* variable
-itself; OTEL_TRACES_EXPORTER=none turns that off.
+and the harness's own spans (clone_database, ...; harness/tracing.py).
 """
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Generator, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Generator
 from typing import Any
 
 import pytest
 from opentelemetry import context, trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import ReadableSpan, Span, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace import ReadableSpan, Span
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from harness.otel_collector import CollectedSpan, OtlpCollector
 from harness.span_query import SpanQuery, render
+from harness.tracing import TEST_SERVICE, shutdown_tracing, tracing
 from harness.waiting import WaitTimeoutError, wait_until
 
-TEST_SERVICE = "dragonfly-tests"
 SECTION = "trace"
 # The services export every 200 ms in tests (OTEL_BSP_SCHEDULE_DELAY); a failing test's trace is
 # drawn once no new span of it arrived for a second, or after SETTLE_TIMEOUT seconds.
@@ -40,51 +31,6 @@ SETTLE_TIMEOUT = 10.0  # seconds
 SPAN_KEY = pytest.StashKey[Span]()
 FAILED_KEY = pytest.StashKey[bool]()
 SHOWN_KEY = pytest.StashKey[bool]()
-
-
-def _exports_otlp() -> bool:
-    """The user asked for OTLP: an endpoint is set and OTEL_TRACES_EXPORTER is not none."""
-    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
-        "OTEL_EXPORTER_OTLP_ENDPOINT"
-    )
-    chosen = os.environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower()
-    return bool(endpoint) and chosen != "none"
-
-
-class HarnessTracing:
-    """The test process's own tracer provider (not the global one: in-process API tests set
-    that), keeping the finished spans of the running test in memory."""
-
-    def __init__(self) -> None:
-        # Resource.create merges OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME: the user's win.
-        self.provider = TracerProvider(resource=Resource.create({"service.name": TEST_SERVICE}))
-        self.memory = InMemorySpanExporter()
-        self.provider.add_span_processor(SimpleSpanProcessor(self.memory))
-        if _exports_otlp():
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
-                OTLPSpanExporter,
-            )
-
-            self.provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-        self.tracer = self.provider.get_tracer(__name__)
-
-
-_tracing: HarnessTracing | None = None
-
-
-def tracing() -> HarnessTracing:
-    """The session's test tracing (made on first use)."""
-    global _tracing  # noqa: PLW0603 - one provider per test process
-    if _tracing is None:
-        _tracing = HarnessTracing()
-    return _tracing
-
-
-@contextmanager
-def harness_span(name: str, **attributes: str) -> Iterator[None]:
-    """A span for a harness operation (clone_database, a fault, ...) in the current test."""
-    with tracing().tracer.start_as_current_span(name, attributes=attributes):
-        yield
 
 
 def as_collected(span: ReadableSpan) -> CollectedSpan:
@@ -191,4 +137,4 @@ class TracePlugin:
 def register_trace_plugin(config: pytest.Config) -> None:
     """Called by the plugin's pytest_configure."""
     config.pluginmanager.register(TracePlugin(), "dragonfly-harness-traces")
-    config.add_cleanup(lambda: _tracing.provider.shutdown() if _tracing else None)  # flush
+    config.add_cleanup(shutdown_tracing)
