@@ -216,16 +216,6 @@ def queue(
     return QueueClient(db_connect(conninfo=worker_database_url))
 
 
-@pytest.fixture
-def otel_collector() -> Iterator[OtlpCollector]:
-    """An OTLP/HTTP receiver on 127.0.0.1; what processes export to it stays in memory."""
-    collector = OtlpCollector()
-    try:
-        yield collector
-    finally:
-        collector.close()
-
-
 # Fast enough for tests to see spans and points within a second or two.
 STACK_TEST_ENV = {"WORKER_POLL_INTERVAL": "0.2"}
 # Defaults only: the user's OTEL_* variables win (README: the environment rule).

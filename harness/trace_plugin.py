@@ -9,8 +9,9 @@ and the harness's own spans (clone_database, ...; harness/tracing.py).
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import pytest
@@ -88,6 +89,17 @@ def trace_of_test(item: pytest.Item) -> SpanQuery | None:
     return SpanQuery([root, *ours, *services])
 
 
+@pytest.fixture
+def otel_collector() -> Iterator[OtlpCollector]:
+    """An OTLP/HTTP receiver on 127.0.0.1; what processes export to it stays in memory (and is
+    passed on to the user's OTEL_EXPORTER_OTLP_ENDPOINT, if set)."""
+    collector = OtlpCollector()
+    try:
+        yield collector
+    finally:
+        collector.close()
+
+
 class TracePlugin:
     """The hooks: a span around each test's run, the `trace` section on a failing report."""
 
@@ -135,6 +147,7 @@ class TracePlugin:
 
 
 def register_trace_plugin(config: pytest.Config) -> None:
-    """Called by the plugin's pytest_configure."""
+    """Called by the plugin's pytest_configure: the hooks, and this module for its fixture."""
     config.pluginmanager.register(TracePlugin(), "dragonfly-harness-traces")
+    config.pluginmanager.register(sys.modules[__name__], "dragonfly-harness-trace-fixtures")
     config.add_cleanup(shutdown_tracing)
