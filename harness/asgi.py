@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import httpx
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from harness.tracecontext import send_trace_context_async
 from reference.api import create_app
 from reference.config import Settings
 
@@ -78,7 +79,10 @@ async def serve_in_process(
     api_key = settings.dragonfly_api_key
     forbidden = [*secrets, *([api_key.get_secret_value()] if api_key is not None else [])]
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    hooks = {"response": [contract_checks(app, forbidden)]}
+    hooks: dict[str, list[Callable[..., Any]]] = {
+        "request": [send_trace_context_async],
+        "response": [contract_checks(app, forbidden)],
+    }
     async with (
         LifespanManager(app),
         httpx.AsyncClient(transport=transport, base_url=BASE_URL, event_hooks=hooks) as client,

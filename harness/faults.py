@@ -12,7 +12,8 @@ crash_and_restart needs a server the harness can restart with its data: the embe
 or a durable container (`start_container(image, durable=True)`: data on the container's disk,
 a fixed host port), since the session container keeps its data on tmpfs.
 
-Each returns what it did, so a test can report the faults it injected.
+Each returns what it did, so a test can report the faults it injected, and is a span of its
+own in the test's trace (shown with the trace of a failing test).
 """
 
 from __future__ import annotations
@@ -30,18 +31,21 @@ from harness.postgres.container import docker_client
 from harness.postgres.server import PostgresServer, PostgresSourceError
 from harness.processes import ServiceProcess
 from harness.sql import query
+from harness.tracing import harness_span
 from reference.jobqueue import QueueClient
 from reference.pooling import connect_kwargs
 
 KILL_WAIT = 10.0  # seconds for the kernel to reap a SIGKILLed process
 
 
+@harness_span("kill_worker")
 def kill_worker(worker: ServiceProcess) -> int:
     """SIGKILL the worker mid-whatever and wait for it; returns its exit code (-9)."""
     worker.signal(signal.SIGKILL)
     return worker.process.wait(KILL_WAIT)
 
 
+@harness_span("terminate_backends")
 def terminate_backends(database_url: str) -> int:
     """End every other session on this test's database; returns how many were ended."""
     with psycopg.connect(database_url, autocommit=True, **connect_kwargs(database_url)) as conn:
@@ -52,6 +56,7 @@ def terminate_backends(database_url: str) -> int:
     return int(row[0]) if row else 0
 
 
+@harness_span("crash_and_restart")
 def crash_and_restart(server: PostgresServer, downtime: float = 2.0) -> None:
     """Immediate stop (no checkpoint, sessions cut), `downtime` seconds down, then start.
 
@@ -63,6 +68,7 @@ def crash_and_restart(server: PostgresServer, downtime: float = 2.0) -> None:
     server.restart()
 
 
+@harness_span("expire_leases")
 def expire_leases(
     database_url: str, older_than: timedelta = timedelta(seconds=1), *, retry_now: bool = True
 ) -> int:
@@ -111,7 +117,7 @@ def _container(server: PostgresServer) -> Iterator[Any]:
 @contextmanager
 def database_paused(server: PostgresServer) -> Iterator[None]:
     """The Postgres container frozen (docker pause) for the block: sessions hang, then resume."""
-    with _container(server) as container:
+    with _container(server) as container, harness_span("database_paused"):
         container.pause()
         try:
             yield
@@ -125,7 +131,7 @@ def network_cut(server: PostgresServer) -> Iterator[None]:
 
     Restores reliably on a durable container, whose host port is bound, not just published.
     """
-    with _container(server) as container:
+    with _container(server) as container, harness_span("network_cut"):
         names = list(container.attrs["NetworkSettings"]["Networks"])
         networks = [container.client.networks.get(name) for name in names]
         for network in networks:

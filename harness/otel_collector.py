@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gzip
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,6 +22,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
+from harness.otlp_forward import SIGNALS, OtlpForwarder
 from harness.waiting import WaitTimeoutError, wait_until
 
 SPAN_KINDS = {
@@ -156,16 +157,18 @@ DECODERS: dict[str, Callable[[bytes, Collected], None]] = {
 
 
 class OtlpCollector:
-    """Receives OTLP/HTTP protobuf exports on 127.0.0.1:<free port> until closed."""
+    """Receives OTLP/HTTP protobuf exports on 127.0.0.1:<free port> until closed, and passes
+    them on to the user's OTEL_EXPORTER_OTLP_ENDPOINT, if set (harness/otlp_forward.py)."""
 
-    def __init__(self) -> None:
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self.collected = Collected()
         self.lock = threading.Lock()
+        self.forwarder = forwarder = OtlpForwarder(environ)
         collector = self
 
         class Receiver(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                body = received = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
                 decode = DECODERS.get(self.path)
@@ -178,6 +181,7 @@ class OtlpCollector:
                     self.send_response(400)
                     self.end_headers()
                     return
+                forwarder.forward(self.path, received, self.headers.get("Content-Encoding"))
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", "0")
@@ -195,6 +199,18 @@ class OtlpCollector:
         """The OTLP/HTTP base URL (for OTEL_EXPORTER_OTLP_ENDPOINT)."""
         host, port = self.server.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    def service_environment(self) -> dict[str, str]:
+        """The variables that send all of a process's telemetry here, over OTLP/HTTP: the
+        per-signal endpoints too, which the SDK prefers (the user's still get it all, forwarded)."""
+        signals = {
+            f"OTEL_EXPORTER_OTLP_{s}_ENDPOINT": f"{self.endpoint}{p}" for p, s in SIGNALS.items()
+        }
+        return {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": self.endpoint,
+            **signals,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        }
 
     def spans(self) -> list[CollectedSpan]:
         with self.lock:
@@ -236,3 +252,4 @@ class OtlpCollector:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join()
+        self.forwarder.close()

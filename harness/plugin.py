@@ -25,6 +25,8 @@ from harness.pytest_target import (  # noqa: F401 (pytest finds these by name)
     pytest_runtest_setup,
     target,
 )
+from harness.trace_plugin import register_trace_plugin
+from harness.tracing import harness_span
 from reference.jobqueue import QueueClient
 from reference.masking import masker
 from reference.pooling import PREPARED_STATEMENTS_ENV, PreparedStatements, connect_kwargs
@@ -100,6 +102,7 @@ def chosen_source(config: pytest.Config) -> PostgresSource:
 def pytest_configure(config: pytest.Config) -> None:
     chosen_source(config)  # a bad value is a usage error before any test runs
     configure_target(config)
+    register_trace_plugin(config)  # each test is a trace (harness/trace_plugin.py)
 
 
 @pytest.fixture(scope="session")
@@ -148,7 +151,8 @@ def pg_databases(pytestconfig: pytest.Config, pg_server: PostgresServer) -> Iter
     if existing:
         databases.adopt_template(existing)
     else:
-        databases.create_template()
+        with harness_span("migrate_template"):
+            databases.create_template()
     pytestconfig.stash[DATABASES_KEY] = databases
     try:
         yield databases
@@ -163,7 +167,8 @@ def database_url(pg_server: PostgresServer, pg_databases: TestDatabases) -> Iter
     A `str` for any client (psycopg, SQLAlchemy, pydantic's PostgresDsn); its repr hides the
     password. `pg_server.conninfo_for(name)` gives the libpq key=value form.
     """
-    name = pg_databases.clone()
+    with harness_span("clone_database"):
+        name = pg_databases.clone()
     try:
         yield pg_server.url_for(name)
     finally:
@@ -212,22 +217,10 @@ def queue(
     return QueueClient(db_connect(conninfo=worker_database_url))
 
 
-@pytest.fixture
-def otel_collector() -> Iterator[OtlpCollector]:
-    """An OTLP/HTTP receiver on 127.0.0.1; what processes export to it stays in memory."""
-    collector = OtlpCollector()
-    try:
-        yield collector
-    finally:
-        collector.close()
-
-
 # Fast enough for tests to see spans and points within a second or two.
-STACK_TEST_ENV = {
-    "WORKER_POLL_INTERVAL": "0.2",
-    "OTEL_BSP_SCHEDULE_DELAY": "200",
-    "OTEL_METRIC_EXPORT_INTERVAL": "1000",
-}
+STACK_TEST_ENV = {"WORKER_POLL_INTERVAL": "0.2"}
+# Defaults only: the user's OTEL_* variables win (README: the environment rule).
+STACK_OTEL_DEFAULTS = {"OTEL_BSP_SCHEDULE_DELAY": "200", "OTEL_METRIC_EXPORT_INTERVAL": "1000"}
 
 
 @pytest.fixture
@@ -247,7 +240,8 @@ def reference_stack(
     stack = ReferenceStack(
         database_url,
         tmp_path / "services",
-        extra_env={**STACK_TEST_ENV, "OTEL_EXPORTER_OTLP_ENDPOINT": otel_collector.endpoint},
+        extra_env={**STACK_TEST_ENV, **otel_collector.service_environment()},
+        default_env={"ENVIRONMENT": "dev", **STACK_OTEL_DEFAULTS},
         service_urls={"api": api_database_url, "worker": worker_database_url},
     )
     try:

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from harness.network import free_port
+from harness.tracecontext import send_trace_context
 from harness.waiting import WaitTimeoutError, wait_until
 
 READY_TIMEOUT = 60.0  # seconds for a service to come up
@@ -169,9 +170,12 @@ class ReferenceStack:
         return worker
 
     def client(self) -> httpx.Client:
-        """An HTTP client for the API that sends the API key."""
+        """An HTTP client for the API that sends the API key and the current trace context."""
         return httpx.Client(
-            base_url=self.api_url, headers={"X-DRAGONFLY-API-KEY": self.api_key}, timeout=30.0
+            base_url=self.api_url,
+            headers={"X-DRAGONFLY-API-KEY": self.api_key},
+            timeout=30.0,
+            event_hooks={"request": [send_trace_context]},
         )
 
     def stop(self) -> dict[str, int]:

@@ -6,10 +6,12 @@ import time
 from typing import Any
 
 import psycopg
+from opentelemetry.trace import get_current_span as current_span
 
 from harness.demo import DEMO_CSV, finished_batch, upload_csv
 from harness.otel_collector import CollectedSpan, OtlpCollector
 from harness.processes import ReferenceStack
+from harness.span_query import SpanQuery
 from harness.waiting import wait_until
 
 BAD_ROWS_CSV = DEMO_CSV
@@ -76,13 +78,7 @@ def test_an_upload_becomes_judgments_plans_and_packets(
     assert reference_stack.stop() == {"ingest": 0, "enforcement": 0, "api": 0}
 
 
-def _one(spans: list[CollectedSpan], **match: str) -> CollectedSpan:
-    found = [s for s in spans if all(getattr(s, key) == value for key, value in match.items())]
-    assert len(found) == 1, (match, [(s.service, s.name) for s in spans])
-    return found[0]
-
-
-def test_one_upload_is_one_trace_from_request_to_sql(
+def test_one_upload_is_one_trace_from_the_test_to_sql(
     reference_stack: ReferenceStack, otel_collector: OtlpCollector
 ) -> None:
     reference_stack.start_api()
@@ -94,33 +90,35 @@ def test_one_upload_is_one_trace_from_request_to_sql(
     def has_process_span(spans: list[CollectedSpan]) -> bool:
         return any(s.name == "process ops.job_queue" for s in spans)
 
-    spans = otel_collector.wait_for_spans(has_process_span)
-    request = _one(spans, service=API_SERVICE, kind="SERVER", name="POST /api/v1/intake/upload")
-    trace = [s for s in spans if s.trace_id == request.trace_id]
-    send = _one(trace, name="send ops.job_queue", kind="PRODUCER")
-    process = _one(trace, name="process ops.job_queue", kind="CONSUMER", service=INGEST_SERVICE)
+    spans = SpanQuery(otel_collector.wait_for_spans(has_process_span))
+    request = spans.one(service=API_SERVICE, kind="SERVER", name="POST /api/v1/intake/upload")
+    trace = spans.trace_of(request)
+    send = trace.one(name="send ops.job_queue", kind="PRODUCER")
+    process = trace.one(name="process ops.job_queue", kind="CONSUMER", service=INGEST_SERVICE)
 
+    # The test's own span (harness/trace_plugin.py) is the request's parent: one trace per test.
+    test_span = current_span().get_span_context()
+    assert request.trace_id == format(test_span.trace_id, "032x")
+    assert request.parent_span_id == format(test_span.span_id, "016x")
     assert send.service == API_SERVICE
     assert send.attributes["messaging.message.id"] == accepted["job_id"]
     assert process.attributes["messaging.message.id"] == accepted["job_id"]
-    assert process.parent_span_id == send.span_id
+    assert trace.parent(process) == send
     assert (send.trace_id, send.span_id) in process.links
-    by_id = {s.span_id: s for s in trace}
-    ancestor = send
-    while ancestor.parent_span_id:  # the send span descends from the HTTP request
-        ancestor = by_id[ancestor.parent_span_id]
-    assert ancestor == request
+    trace.assert_causal(request, send)  # the send span descends from the HTTP request
+    assert trace.root(send) == request  # (the test's span is not exported to the collector)
     # Claiming and settling the job are messaging operations in the job's own trace.
-    claim = _one(trace, name="claim_pending_job ops.job_queue", kind="CLIENT")
+    claim = trace.one(name="claim_pending_job ops.job_queue", kind="CLIENT")
     assert claim.service == INGEST_SERVICE
-    assert claim.parent_span_id == send.span_id
+    assert trace.parent(claim) == send
     assert claim.attributes["messaging.operation.type"] == "receive"
     assert claim.attributes["messaging.message.id"] == accepted["job_id"]
-    settle = _one(trace, name="complete_job ops.job_queue", kind="CLIENT")
-    assert settle.parent_span_id == process.span_id
+    settle = trace.one(name="complete_job ops.job_queue", kind="CLIENT")
+    assert trace.parent(settle) == process
     assert settle.attributes["messaging.operation.type"] == "settle"
-    # Stable semantic conventions for the database and HTTP spans.
-    database = [s for s in trace if s.kind == "CLIENT" and "db.system.name" in s.attributes]
+    # Stable semantic conventions for the database and HTTP spans (of the upload, not the polls).
+    upload = trace.subtree(request)
+    database = [s for s in upload.spans if s.kind == "CLIENT" and "db.system.name" in s.attributes]
     assert {s.service for s in database} == {API_SERVICE, INGEST_SERVICE}
     for span in database:
         assert span.attributes["db.system.name"] == "postgresql"
@@ -136,8 +134,7 @@ def test_one_upload_is_one_trace_from_request_to_sql(
         assert resource["service.namespace"] == "dragonfly"
         assert resource["service.version"]
         assert resource["deployment.environment.name"] == "dev"
-    handler_spans = [s for s in trace if s.parent_span_id == process.span_id]
-    assert handler_spans, "the handler's stages are spans under process"
+    assert trace.children(process), "the handler's stages are spans under process"
     # Log records carry the ids: the worker's line about this job names the trace.
     assert f"trace_id={request.trace_id}" in ingest.stderr()
 

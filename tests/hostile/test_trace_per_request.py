@@ -16,6 +16,7 @@ import psycopg
 
 from harness.otel_collector import CollectedSpan, OtlpCollector
 from harness.processes import ReferenceStack
+from harness.span_query import SpanQuery
 
 UPLOAD = "/api/v1/intake/upload"
 HEADER = b"Case Number,Plaintiff,Defendant,Judgment Amount,Filing Date,County\r\n"
@@ -96,18 +97,16 @@ def test_each_request_on_a_kept_alive_connection_has_its_own_trace(
     assert traces[-1] == SENT_TRACE
 
     def server_spans(spans: list[CollectedSpan]) -> list[CollectedSpan]:
-        return [
-            s
-            for s in spans
-            if s.service == API_SERVICE and s.name == f"POST {UPLOAD}" and s.kind == "SERVER"
-        ]
+        return SpanQuery(spans).find(service=API_SERVICE, name=f"POST {UPLOAD}", kind="SERVER")
 
-    spans = otel_collector.wait_for_spans(lambda found: len(server_spans(found)) >= len(jobs))
-    server = server_spans(spans)
+    spans = SpanQuery(
+        otel_collector.wait_for_spans(lambda found: len(server_spans(found)) >= len(jobs))
+    )
+    server = server_spans(spans.spans)
     assert sorted(s.trace_id for s in server) == sorted(traces)
     sent = next(s for s in server if s.trace_id == SENT_TRACE)
     assert sent.parent_span_id == "00f067aa0ba902b7"
     # No request is a span inside another's trace: one server span per trace, none internal.
-    for trace_id in traces:
-        requests = [s for s in spans if s.trace_id == trace_id and s.name.startswith("POST ")]
-        assert [s.kind for s in requests] == ["SERVER"], requests
+    for request in server:
+        posts = [s for s in spans.trace_of(request).spans if s.name.startswith("POST ")]
+        assert posts == [request], posts
