@@ -12,7 +12,11 @@ crash_and_restart needs a server the harness can restart with its data: the embe
 or a durable container (`start_container(image, durable=True)`: data on the container's disk,
 a fixed host port), since the session container keeps its data on tmpfs.
 
-Each returns what it did, so a test can report the faults it injected.
+Each returns what it did, so a test can report the faults it injected. A `FaultTally` counts
+them, and how many landed on a job in flight (harness/fault_gate.py brings a job to an observed
+moment to strike at); `tally.require_landed()` fails the test when too few did, and
+`tally.line(figures)` is the test's one-line report:
+`faults: <test> injected=N landed=M lost=0 reexecuted=K duplicated=0`.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import psycopg
 
+from harness.fault_audit import FaultFigures
 from harness.postgres.container import docker_client
 from harness.postgres.server import PostgresServer, PostgresSourceError
 from harness.processes import ServiceProcess
@@ -34,6 +40,34 @@ from reference.jobqueue import QueueClient
 from reference.pooling import connect_kwargs
 
 KILL_WAIT = 10.0  # seconds for the kernel to reap a SIGKILLed process
+
+
+@dataclass
+class FaultTally:
+    """Faults a test injected, and how many landed on a job in flight."""
+
+    test: str
+    minimum: int  # landed faults the test needs, or it proved nothing
+    injected: int = 0
+    landed: int = 0
+
+    def count(self, landed: bool) -> None:
+        self.injected += 1
+        self.landed += bool(landed)
+
+    def require_landed(self) -> None:
+        if self.landed < self.minimum:
+            raise AssertionError(
+                f"{self.test}: landed {self.landed} < minimum {self.minimum} "
+                f"({self.injected} faults injected): the faults missed the jobs in flight"
+            )
+
+    def line(self, figures: FaultFigures) -> str:
+        return (
+            f"faults: {self.test} injected={self.injected} landed={self.landed} "
+            f"lost={figures.lost} reexecuted={figures.reexecuted} "
+            f"duplicated={figures.duplicated}"
+        )
 
 
 def kill_worker(worker: ServiceProcess) -> int:
