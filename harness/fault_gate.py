@@ -4,8 +4,8 @@ A `JobGate` holds the row of the job a worker is on FOR SHARE from a session of 
 handler's fence (ops.hold_lease: FOR UPDATE, the last statement of its transaction) then waits
 for the gate, so `at_fence` observes the handler inside its transaction with every effect
 written and not committed: a kill or a terminated backend there lands mid-transaction.
-`pass_one_commit` lets that commit through and holds the row again before the worker's completion
-can take it, so the completion waits instead: a cut there (`at_completion`) lands after the
+`pass_one_commit` lets that commit through and holds the job queue before the worker's completion
+can write to it, so the completion waits instead: a cut there (`at_completion`) lands after the
 handler committed and before the job was completed, and the job runs again on its effects.
 """
 
@@ -74,12 +74,15 @@ def terminate(database_url: str, pid: int) -> bool:
 
 
 class JobGate:
-    """Two sessions of its own that hold one job's row while the gate is closed.
+    """Two sessions of its own that hold a job back while the gate is closed.
 
-    `front` holds it FOR SHARE: the handler's fence (FOR UPDATE) waits for it, as the first
-    waiter in the row's queue. `pass_one_commit` queues `back` (FOR UPDATE) behind that fence,
-    then lets `front` go: the fence goes through, the handler commits, and `back` takes the row
-    before the worker's completion can (it queued first), so the completion waits on `back`.
+    `front` holds the job's row FOR SHARE: the handler's fence (FOR UPDATE) waits for it.
+    `pass_one_commit` has `back` ask for ops.job_queue IN SHARE MODE, which waits for the
+    handler's transaction when that one wrote to the queue (a strategy handler enqueues its
+    drafting job), then lets `front` go: the fence goes through, the handler commits, `back`
+    gets the table, and the worker's completion (an UPDATE: ROW EXCLUSIVE, which SHARE blocks)
+    waits on `back`. A lock-table queue, not a race: `back` is queued or granted before the
+    handler can commit.
     """
 
     def __init__(self, database_url: str) -> None:
@@ -87,28 +90,30 @@ class JobGate:
         self.back = psycopg.connect(database_url, autocommit=True, **connect_kwargs(database_url))
         self.job_id: UUID | None = None
 
-    def _lock(self, mode: str) -> sql.Composed:
-        return sql.SQL("BEGIN; SELECT 1 FROM ops.job_queue WHERE id = {} FOR {}").format(
-            sql.Literal(str(self.job_id)), sql.SQL(mode)
-        )
-
     def close(self, job_id: UUID) -> None:
         """Hold the job's row: the handler's fence and the job's completion wait."""
         self.job_id = job_id
-        self.front.execute(self._lock("SHARE"))
+        self.front.execute(
+            sql.SQL("BEGIN; SELECT 1 FROM ops.job_queue WHERE id = {} FOR SHARE").format(
+                sql.Literal(str(job_id))
+            )
+        )
 
     def pass_one_commit(self, watcher: psycopg.Connection[Any], timeout: float = 30.0) -> None:
-        """Let the fence waiting now through (its handler commits), and hold the row again at
-        once, ahead of the worker's completion. Returns once the handler's transaction ended."""
+        """Let the fence waiting now through (its handler commits) and hold the job queue
+        against the worker's completion. Returns once the handler's transaction ended."""
         if self.job_id is None:
             raise RuntimeError("the gate is open: close(job_id) first")
-        queued = threading.Thread(target=self.back.execute, args=(self._lock("UPDATE"),))
+        queued = threading.Thread(
+            target=self.back.execute, args=("BEGIN; LOCK TABLE ops.job_queue IN SHARE MODE",)
+        )
         queued.start()
         pid = self.back.info.backend_pid
         wait_until(
-            "the gate's second session to queue behind the handler's fence",
+            "the gate's second session to hold or queue for the job queue",
             lambda: (
-                watcher.execute(
+                not queued.is_alive()
+                or watcher.execute(
                     "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s", (pid,)
                 ).fetchone()
                 == (True,)
