@@ -56,6 +56,10 @@ def applications(conn: psycopg.Connection[Any], job_id: UUID) -> int:
     return int(row[0]) if row else 0
 
 
+def job_completed(conn: psycopg.Connection[Any], job_id: UUID) -> bool:
+    return job_state(conn, job_id)[0] == "completed"
+
+
 def job_state(conn: psycopg.Connection[Any], job_id: UUID) -> tuple[str, str | None]:
     """(status, locked_by) of the job."""
     row = conn.execute(

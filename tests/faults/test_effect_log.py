@@ -12,12 +12,13 @@ database), enqueues a second drafting job, and the same audit reports it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import psycopg
 import pytest
 
 from harness.fault_audit import FaultFigures, audit_enforcement, fault_figures
-from harness.fault_gate import StrategyStriker, applications, job_state, terminate
+from harness.fault_gate import StrategyStriker, applications, job_completed, job_state, terminate
 from harness.faults import FaultTally
 from harness.processes import ReferenceStack
 from harness.waiting import wait_until
@@ -48,7 +49,7 @@ def cut_after_each_commit(
                 striker.release()
                 wait_until(
                     f"job {job_id} to complete after the cut",
-                    lambda job=job_id: job_state(watcher, job)[0] == "completed",
+                    partial(job_completed, watcher, job_id),
                 )
                 assert applications(watcher, job_id) == 4, "the handler ran again and committed"
         finally:

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from functools import partial
 
 import psycopg
 
 from harness.fault_audit import audit_enforcement, completed_jobs, seed_strategy_jobs
-from harness.fault_gate import StrategyStriker, applications, job_state, terminate
+from harness.fault_gate import StrategyStriker, applications, job_completed, job_state, terminate
 from harness.faults import FaultTally
 from harness.processes import ReferenceStack
 from harness.waiting import wait_until
@@ -49,7 +50,7 @@ def test_cut_sessions_mid_handler_and_mid_complete_lose_and_duplicate_nothing(
                 striker.release()
                 wait_until(
                     f"job {job_id} to complete after the cut",
-                    lambda job=job_id: job_state(watcher, job)[0] == "completed",
+                    partial(job_completed, watcher, job_id),
                 )
                 want = 4 if after_commit else 2  # a cut commit runs the handler again
                 assert applications(watcher, job_id) == want, f"job {job_id}'s applications"
