@@ -24,7 +24,6 @@ from harness.fault_gate import (
     StrategyStriker,
     applications,
     at_fence,
-    job_completed,
     job_state,
     terminate,
 )
