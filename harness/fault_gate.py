@@ -133,8 +133,10 @@ class JobGate:
     def open(self) -> None:
         """Release the row (the worker's completion, or its next run, goes on)."""
         for conn in (self.front, self.back):
-            if not conn.broken and not conn.closed:
+            try:
                 conn.execute("ROLLBACK")
+            except psycopg.OperationalError:
+                conn.close()  # the fault took this session too (a crashed server)
         self.job_id = None
 
     def __enter__(self) -> JobGate:
