@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,6 +36,7 @@ from harness.postgres.container import docker_client
 from harness.postgres.server import PostgresServer, PostgresSourceError
 from harness.processes import ServiceProcess
 from harness.sql import query
+from harness.waiting import wait_until
 from reference.jobqueue import QueueClient
 from reference.pooling import connect_kwargs
 
@@ -86,14 +87,20 @@ def terminate_backends(database_url: str) -> int:
     return int(row[0]) if row else 0
 
 
-def crash_and_restart(server: PostgresServer, downtime: float = 2.0) -> None:
-    """Immediate stop (no checkpoint, sessions cut), `downtime` seconds down, then start.
+def crash_and_restart(
+    server: PostgresServer, downtime: float = 2.0, until: Callable[[], object] | None = None
+) -> None:
+    """Immediate stop (no checkpoint, sessions cut), then start: after `until()` holds (waited
+    for, `downtime` seconds at most, e.g. until the workers felt it), else `downtime` down.
 
     Embedded: `pg_ctl stop -m immediate`; durable container: `docker kill`, then `docker start`
     on the same host port, waiting until it accepts connections.
     """
     server.crash()
-    time.sleep(downtime)
+    if until is None:
+        time.sleep(downtime)
+    else:
+        wait_until("the outage to be felt", until, timeout=max(downtime, 1.0))
     server.restart()
 
 
