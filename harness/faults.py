@@ -1,10 +1,8 @@
 """Faults as one-line calls, for tests that prove the queue survives them.
 
     kill_worker(worker)                          # SIGKILL: no cleanup, its leases just age
-    terminate_backends(database_url)             # pg_terminate_backend on every other session
     crash_and_restart(server, downtime=2.0)      # power cut, then start again (see below)
     expire_leases(database_url)                  # the reaper with a tiny timeout, as an operator
-    holds_a_job(conn, worker)                    # to strike mid-job: wait_until it holds one
     with database_paused(pg_server): ...         # container source: docker pause / unpause
     with network_cut(server): ...                # container source: off every docker network
 
@@ -77,16 +75,6 @@ def kill_worker(worker: ServiceProcess) -> int:
     return worker.process.wait(KILL_WAIT)
 
 
-def terminate_backends(database_url: str) -> int:
-    """End every other session on this test's database; returns how many were ended."""
-    with psycopg.connect(database_url, autocommit=True, **connect_kwargs(database_url)) as conn:
-        row = conn.execute(
-            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        ).fetchone()
-    return int(row[0]) if row else 0
-
-
 def crash_and_restart(
     server: PostgresServer, downtime: float = 2.0, until: Callable[[], object] | None = None
 ) -> None:
@@ -122,17 +110,6 @@ def expire_leases(
                 (reaped,),
             )
     return len(reaped)
-
-
-def holds_a_job(conn: psycopg.Connection[Any], worker: ServiceProcess) -> bool:
-    """Whether the worker process holds a lease now (its worker id carries its pid)."""
-    pid = worker.process.pid
-    row = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM ops.job_queue WHERE status = 'processing' "
-        "AND (locked_by LIKE %s OR locked_by LIKE %s))",
-        (f"%-{pid}", f"%-{pid}-%"),
-    ).fetchone()
-    return bool(row and row[0])
 
 
 @contextmanager
