@@ -71,6 +71,7 @@ RELATIONS: dict[str, dict[str, frozenset[str]]] = {
     "public.debtor_profiles": {WORKER: _READ, API: _READ},
     "enforcement.plans": {WORKER: frozenset({"SELECT", "INSERT", "UPDATE"}), API: _READ},
     "enforcement.draft_packets": {WORKER: frozenset({"SELECT", "INSERT", "UPDATE"})},
+    "ops.effect_log": {WORKER: frozenset({"INSERT"})},  # migration 0016: handlers append
     "ops.v_queue_health": {API: _READ},
     "ops.v_worker_status": {API: _READ},
 }

@@ -1,10 +1,8 @@
 """Faults as one-line calls, for tests that prove the queue survives them.
 
     kill_worker(worker)                          # SIGKILL: no cleanup, its leases just age
-    terminate_backends(database_url)             # pg_terminate_backend on every other session
     crash_and_restart(server, downtime=2.0)      # power cut, then start again (see below)
     expire_leases(database_url)                  # the reaper with a tiny timeout, as an operator
-    holds_a_job(conn, worker)                    # to strike mid-job: wait_until it holds one
     with database_paused(pg_server): ...         # container source: docker pause / unpause
     with network_cut(server): ...                # container source: off every docker network
 
@@ -12,30 +10,64 @@ crash_and_restart needs a server the harness can restart with its data: the embe
 or a durable container (`start_container(image, durable=True)`: data on the container's disk,
 a fixed host port), since the session container keeps its data on tmpfs.
 
-Each returns what it did, so a test can report the faults it injected, and is a span of its
-own in the test's trace (shown with the trace of a failing test).
+Each returns what it did, so a test can report the faults it injected. A `FaultTally` counts
+them, and how many landed on a job in flight (harness/fault_gate.py brings a job to an observed
+moment to strike at); `tally.require_landed()` fails the test when too few did, and
+`tally.line(figures)` is the test's one-line report:
+`faults: <test> injected=N landed=M lost=0 reexecuted=K duplicated=0`.
 """
 
 from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import psycopg
 
+from harness.fault_audit import FaultFigures
 from harness.postgres.container import docker_client
 from harness.postgres.server import PostgresServer, PostgresSourceError
 from harness.processes import ServiceProcess
 from harness.sql import query
 from harness.tracing import harness_span
+from harness.waiting import wait_until
 from reference.jobqueue import QueueClient
 from reference.pooling import connect_kwargs
 
 KILL_WAIT = 10.0  # seconds for the kernel to reap a SIGKILLed process
+
+
+@dataclass
+class FaultTally:
+    """Faults a test injected, and how many landed on a job in flight."""
+
+    test: str
+    minimum: int  # landed faults the test needs, or it proved nothing
+    injected: int = 0
+    landed: int = 0
+
+    def count(self, landed: bool) -> None:
+        self.injected += 1
+        self.landed += bool(landed)
+
+    def require_landed(self) -> None:
+        if self.landed < self.minimum:
+            raise AssertionError(
+                f"{self.test}: landed {self.landed} < minimum {self.minimum} "
+                f"({self.injected} faults injected): the faults missed the jobs in flight"
+            )
+
+    def line(self, figures: FaultFigures) -> str:
+        return (
+            f"faults: {self.test} injected={self.injected} landed={self.landed} "
+            f"lost={figures.lost} reexecuted={figures.reexecuted} "
+            f"duplicated={figures.duplicated}"
+        )
 
 
 @harness_span("kill_worker")
@@ -45,26 +77,21 @@ def kill_worker(worker: ServiceProcess) -> int:
     return worker.process.wait(KILL_WAIT)
 
 
-@harness_span("terminate_backends")
-def terminate_backends(database_url: str) -> int:
-    """End every other session on this test's database; returns how many were ended."""
-    with psycopg.connect(database_url, autocommit=True, **connect_kwargs(database_url)) as conn:
-        row = conn.execute(
-            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        ).fetchone()
-    return int(row[0]) if row else 0
-
-
 @harness_span("crash_and_restart")
-def crash_and_restart(server: PostgresServer, downtime: float = 2.0) -> None:
-    """Immediate stop (no checkpoint, sessions cut), `downtime` seconds down, then start.
+def crash_and_restart(
+    server: PostgresServer, downtime: float = 2.0, until: Callable[[], object] | None = None
+) -> None:
+    """Immediate stop (no checkpoint, sessions cut), then start: after `until()` holds (waited
+    for, `downtime` seconds at most, e.g. until the workers felt it), else `downtime` down.
 
     Embedded: `pg_ctl stop -m immediate`; durable container: `docker kill`, then `docker start`
     on the same host port, waiting until it accepts connections.
     """
     server.crash()
-    time.sleep(downtime)
+    if until is None:
+        time.sleep(downtime)
+    else:
+        wait_until("the outage to be felt", until, timeout=max(downtime, 1.0))
     server.restart()
 
 
@@ -87,17 +114,6 @@ def expire_leases(
                 (reaped,),
             )
     return len(reaped)
-
-
-def holds_a_job(conn: psycopg.Connection[Any], worker: ServiceProcess) -> bool:
-    """Whether the worker process holds a lease now (its worker id carries its pid)."""
-    pid = worker.process.pid
-    row = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM ops.job_queue WHERE status = 'processing' "
-        "AND (locked_by LIKE %s OR locked_by LIKE %s))",
-        (f"%-{pid}", f"%-{pid}-%"),
-    ).fetchone()
-    return bool(row and row[0])
 
 
 @contextmanager

@@ -831,6 +831,43 @@ CREATE TABLE enforcement.plans (
 ALTER TABLE ONLY enforcement.plans FORCE ROW LEVEL SECURITY;
 
 --
+-- Name: effect_log; Type: TABLE; Schema: ops; Owner: -
+--
+
+CREATE TABLE ops.effect_log (
+    id bigint NOT NULL,
+    job_id uuid NOT NULL,
+    attempt bigint NOT NULL,
+    effect_kind text NOT NULL,
+    effect_key text NOT NULL,
+    worker_id text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT effect_log_attempt_check CHECK ((attempt >= 1)),
+    CONSTRAINT effect_log_effect_kind_check CHECK ((effect_kind ~ '^[a-z][a-z_]*$'::text))
+);
+
+ALTER TABLE ONLY ops.effect_log FORCE ROW LEVEL SECURITY;
+
+--
+-- Name: TABLE effect_log; Type: COMMENT; Schema: ops; Owner: -
+--
+
+COMMENT ON TABLE ops.effect_log IS 'Every committed application of a handler''s effect (job, attempt, kind, key); no uniqueness, so a handler that committed twice shows twice.';
+
+--
+-- Name: effect_log_id_seq; Type: SEQUENCE; Schema: ops; Owner: -
+--
+
+ALTER TABLE ops.effect_log ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME ops.effect_log_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: ingest_batches; Type: TABLE; Schema: ops; Owner: -
 --
 
@@ -1082,6 +1119,13 @@ ALTER TABLE ONLY enforcement.plans
     ADD CONSTRAINT plans_pkey PRIMARY KEY (id);
 
 --
+-- Name: effect_log effect_log_pkey; Type: CONSTRAINT; Schema: ops; Owner: -
+--
+
+ALTER TABLE ONLY ops.effect_log
+    ADD CONSTRAINT effect_log_pkey PRIMARY KEY (id);
+
+--
 -- Name: ingest_batches ingest_batches_pkey; Type: CONSTRAINT; Schema: ops; Owner: -
 --
 
@@ -1177,6 +1221,12 @@ ALTER TABLE ONLY public.judgments
 --
 
 CREATE INDEX draft_packets_judgment_id_idx ON enforcement.draft_packets USING btree (judgment_id);
+
+--
+-- Name: effect_log_job_id_idx; Type: INDEX; Schema: ops; Owner: -
+--
+
+CREATE INDEX effect_log_job_id_idx ON ops.effect_log USING btree (job_id);
 
 --
 -- Name: ingest_batches_job_id_idx; Type: INDEX; Schema: ops; Owner: -
@@ -1290,6 +1340,13 @@ ALTER TABLE ONLY enforcement.plans
     ADD CONSTRAINT plans_judgment_id_fkey FOREIGN KEY (judgment_id) REFERENCES public.judgments(id) ON DELETE CASCADE;
 
 --
+-- Name: effect_log effect_log_job_id_fkey; Type: FK CONSTRAINT; Schema: ops; Owner: -
+--
+
+ALTER TABLE ONLY ops.effect_log
+    ADD CONSTRAINT effect_log_job_id_fkey FOREIGN KEY (job_id) REFERENCES ops.job_queue(id) ON DELETE CASCADE;
+
+--
 -- Name: ingest_batches ingest_batches_job_id_fkey; Type: FK CONSTRAINT; Schema: ops; Owner: -
 --
 
@@ -1356,6 +1413,12 @@ CREATE POLICY dragonfly_services ON enforcement.plans TO dragonfly_worker, drago
 ALTER TABLE enforcement.plans ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: effect_log dragonfly_services; Type: POLICY; Schema: ops; Owner: -
+--
+
+CREATE POLICY dragonfly_services ON ops.effect_log FOR INSERT TO dragonfly_worker WITH CHECK (true);
+
+--
 -- Name: ingest_batches dragonfly_services; Type: POLICY; Schema: ops; Owner: -
 --
 
@@ -1396,6 +1459,12 @@ CREATE POLICY dragonfly_services ON ops.test_clock FOR SELECT TO dragonfly_worke
 --
 
 CREATE POLICY dragonfly_services ON ops.worker_heartbeats TO dragonfly_worker, dragonfly_api USING (true) WITH CHECK (true);
+
+--
+-- Name: effect_log; Type: ROW SECURITY; Schema: ops; Owner: -
+--
+
+ALTER TABLE ops.effect_log ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: ingest_batches; Type: ROW SECURITY; Schema: ops; Owner: -

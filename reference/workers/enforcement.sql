@@ -42,3 +42,10 @@ SET strategy = excluded.strategy,
     documents = excluded.documents,
     total_fees = excluded.total_fees
 RETURNING packet.id;
+
+-- name: log_effects
+-- In the handler's transaction: what this run applied, one ops.effect_log row per effect (no
+-- uniqueness: a second committed run of the job shows as a second row, see migration 0016).
+INSERT INTO ops.effect_log (job_id, attempt, effect_kind, effect_key, worker_id)
+SELECT %(job_id)s, %(attempt)s, effect.kind, effect.key, %(worker_id)s
+FROM unnest(%(kinds)s::text[], %(keys)s::text[]) AS effect (kind, key);

@@ -76,6 +76,20 @@ def _judgment(context: JobContext, judgment_id: UUID) -> Judgment:
     return Judgment(**row)
 
 
+def _log_effects(context: JobContext, job: Job, effects: Mapping[str, object]) -> None:
+    """Record, in the handler's transaction, what this run applied (kind -> what it made)."""
+    context.conn.execute(
+        query("log_effects"),
+        {
+            "job_id": job.id,
+            "attempt": job.attempts,
+            "worker_id": context.worker_id,
+            "kinds": list(effects),
+            "keys": [str(key) for key in effects.values()],
+        },
+    )
+
+
 def handle_strategy(job: Job, context: JobContext) -> None:
     """Decide the judgment's strategy, store its plan and enqueue its drafting, atomically."""
     judgment_id = judgment_id_of(job)
@@ -101,6 +115,7 @@ def handle_strategy(job: Job, context: JobContext) -> None:
             {"judgment_id": str(judgment_id)},
             idempotency_key=plan["drafting_key"],
         )
+        _log_effects(context, job, {"plan": plan["id"], "drafting_job": drafting_id})
     plans_decided.add(1, {"strategy": decision.strategy.value})
     logger.info(
         "enforcement_strategy: judgment %s -> %s (%s); drafting job %s",
@@ -133,7 +148,7 @@ def handle_drafting(job: Job, context: JobContext) -> None:
         ) as span:
             packet = build_packet(strategy, judgment)
             span.set_attribute("dragonfly.enforcement.documents", len(packet.documents))
-        _returning(
+        stored = _returning(
             context,
             "upsert_draft_packet",
             {
@@ -144,6 +159,7 @@ def handle_drafting(job: Job, context: JobContext) -> None:
                 "total_fees": packet.total_fees,
             },
         )
+        _log_effects(context, job, {"draft_packet": stored["id"]})
     logger.info(
         "enforcement_drafting: judgment %s -> %s packet, %d documents, fees %s",
         judgment_id,

@@ -286,3 +286,8 @@ UPDATE ops.ingest_batches
 SET status = 'failed', error = %(error)s, total_rows = NULL, valid_rows = NULL,
     invalid_rows = NULL, finished_at = clock_timestamp()
 WHERE id = %(batch_id)s;
+
+-- name: log_effect
+-- In the batch's transaction: this run ingested the batch (ops.effect_log, migration 0016).
+INSERT INTO ops.effect_log (job_id, attempt, effect_kind, effect_key, worker_id)
+VALUES (%(job_id)s, %(attempt)s, 'ingest_batch', %(batch_id)s::text, %(worker_id)s);

@@ -96,6 +96,8 @@ def handle_ingest_csv(job: Job, context: JobContext) -> None:
     # Commits only while this worker holds the job (another owner's run commits it instead).
     with context.transaction(job):
         counts = ingest_batch(conn, batch_id, lambda: context.hold_lease(job))
+        effect = {"job_id": job.id, "attempt": job.attempts, "worker_id": context.worker_id}
+        conn.execute(query("log_effect"), {**effect, "batch_id": batch_id})
     if counts is None:
         return
     total, valid, invalid = counts

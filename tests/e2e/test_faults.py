@@ -1,9 +1,8 @@
-"""Faults through real processes: SIGTERM mid-job, and the database dying mid-run."""
+"""Faults through real processes: SIGTERM mid-job, and the database dying mid-handler."""
 
 from __future__ import annotations
 
 import signal
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,11 +11,14 @@ import psycopg
 import pytest
 
 from harness.csvgen import write_simplicity_csv
+from harness.fault_audit import audit_enforcement, completed_jobs, seed_strategy_jobs
+from harness.fault_gate import StrategyStriker, applications
+from harness.faults import FaultTally
 from harness.postgres.server import PostgresServer
 from harness.processes import ReferenceStack
 from harness.uploads import store_upload
 from harness.waiting import wait_until
-from reference.jobqueue import JobType, QueueClient
+from reference.jobqueue import QueueClient
 
 JUDGMENTS = 40
 
@@ -53,52 +55,38 @@ def test_sigterm_mid_job_finishes_the_job_then_exits_0(
     assert "SIGTERM received" in worker.stderr()
 
 
-def seed_strategy_jobs(conn: psycopg.Connection[Any], count: int) -> None:
-    rows = conn.execute(
-        "INSERT INTO public.judgments (case_number, plaintiff, defendant, judgment_amount) "
-        "SELECT 'FAULT-' || n, 'Plaintiff ' || n, 'Defendant ' || n, 1000 + n "
-        "FROM generate_series(1, %s) AS n RETURNING id",
-        (count,),
-    ).fetchall()
-    queue = QueueClient(conn)
-    for (judgment_id,) in rows:
-        queue.queue_job(JobType.ENFORCEMENT_STRATEGY, {"judgment_id": str(judgment_id)})
-
-
-def test_a_database_restart_mid_run_loses_no_job(
+def test_a_database_restart_mid_handler_loses_no_job(
     pg_server: PostgresServer,
     reference_stack: ReferenceStack,
-    db_conn: psycopg.Connection[Any],
     database_url: str,
 ) -> None:
     if pg_server.source != "embedded":
         pytest.skip("stopping and starting the server needs the embedded source")
-    seed_strategy_jobs(db_conn, JUDGMENTS)
     worker = reference_stack.start_worker("enforcement", WORKER_POLL_INTERVAL="0.05")
-
-    def completed(conn: psycopg.Connection[Any]) -> int:
-        row = conn.execute(
-            "SELECT count(*) FROM ops.job_queue WHERE status = 'completed'"
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    wait_until("some jobs to complete", lambda: completed(db_conn) >= 5)
-    pg_server.crash()
-    time.sleep(2.0)
+    tally = FaultTally("database_restart_mid_handler", minimum=1)
+    with psycopg.connect(database_url, autocommit=True) as watcher:
+        seed_strategy_jobs(watcher, JUDGMENTS)
+        striker = StrategyStriker(database_url, watcher)
+        try:
+            job_id, _pid = striker.to_fence()  # a handler inside its transaction
+            in_flight = applications(watcher, job_id) == 0
+            pg_server.crash()
+        finally:
+            striker.close()  # its sessions died with the server
+    wait_until("the worker to lose the database", lambda: lost_the_database(worker.stderr()))
     assert worker.process.poll() is None, "the worker must ride out the outage"
     pg_server.restart()
-
+    tally.count(in_flight)
     with psycopg.connect(database_url, autocommit=True) as conn:
-        wait_until("every job to complete", lambda: completed(conn) == 2 * JUDGMENTS)
-        statuses = conn.execute(
-            "SELECT status::text, count(*) FROM ops.job_queue GROUP BY 1"
-        ).fetchall()
-        plans = conn.execute("SELECT count(*) FROM enforcement.plans").fetchone()
-        packets = conn.execute("SELECT count(*) FROM enforcement.draft_packets").fetchone()
-    assert statuses == [("completed", 2 * JUDGMENTS)]
-    assert plans == (JUDGMENTS,)
-    assert packets == (JUDGMENTS,)
+        judgments = JUDGMENTS + 1  # and the gated one
+        wait_until("every job to complete", lambda: completed_jobs(conn) == 2 * judgments)
+        figures = audit_enforcement(conn, judgments)
     assert worker.process.poll() is None
     log = worker.stderr()
-    assert "database unavailable" in log or "lost the database connection" in log
     assert log.rindex("connected to the database") > log.index("lost the database connection")
+    tally.require_landed()
+    print(tally.line(figures))
+
+
+def lost_the_database(log: str) -> bool:
+    return "database unavailable" in log or "lost the database connection" in log

@@ -3,13 +3,17 @@
 The session container keeps its data on tmpfs (fast clones) behind a random published port:
 a restart would lose the data and a network cut may not come back. This one keeps its data on
 the container's disk behind a fixed host port.
+
+`report_faults(line)` prints a test's fault figures and collects them for the terminal summary's
+"fault figures" section, so a green run shows what it proved.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +22,28 @@ from harness.postgres.container import DEFAULT_IMAGE, start_container
 from harness.postgres.server import PostgresServer, PostgresSourceError
 from harness.processes import ReferenceStack
 from reference.db import apply_migrations
+
+FIGURES = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture
+def report_faults(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Print a fault test's figures line and keep it for the terminal summary."""
+    lines = request.config.stash.setdefault(FIGURES, [])
+
+    def report(line: str) -> None:
+        print(line)
+        lines.append(line)
+
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    lines = config.stash.get(FIGURES, [])
+    if lines:
+        terminalreporter.section("fault figures")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture

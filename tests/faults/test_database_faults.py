@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
@@ -18,57 +17,92 @@ import psycopg
 import pytest
 
 from harness.fault_audit import audit_enforcement, completed_jobs, seed_strategy_jobs
-from harness.faults import crash_and_restart, database_paused, network_cut
+from harness.fault_gate import StrategyStriker, applications
+from harness.faults import FaultTally, crash_and_restart, database_paused, network_cut
 from harness.postgres.server import PostgresServer, PostgresSourceError
 from harness.processes import ReferenceStack
 from harness.waiting import wait_until
 
 JUDGMENTS = int(os.environ.get("DRAGONFLY_FAULT_JOBS", "40"))
-OUTAGE_SECONDS = 3.0
+OUTAGE_LIMIT = 30.0  # seconds an outage may take to be felt before the test gives up
 AUDIT_TIMEOUT = 240.0
 
 
-def run_through(stack: ReferenceStack, database_url: str, fault: Callable[[], None]) -> None:
-    """Seed, start a worker, inject `fault` once the queue moves, then audit exactly-once."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        seed_strategy_jobs(conn, JUDGMENTS)
+def run_through(
+    stack: ReferenceStack,
+    database_url: str,
+    fault: Callable[[], None],
+    report: Callable[[str], None],
+) -> None:
+    """Seed, start a worker, bring a gated job's handler to its fence (inside its
+    transaction, nothing committed), inject `fault` there, then audit exactly-once."""
+    tally = FaultTally(fault.__name__, minimum=1)
     worker = stack.start_worker("enforcement", WORKER_POLL_INTERVAL="0.05")
     with psycopg.connect(database_url, autocommit=True) as conn:
-        wait_until("some jobs to complete", lambda: completed_jobs(conn) >= 5)
-    fault()
+        seed_strategy_jobs(conn, JUDGMENTS)
+        striker = StrategyStriker(database_url, conn)
+        try:
+            job_id, _pid = striker.to_fence(timeout=AUDIT_TIMEOUT)
+            in_flight = applications(conn, job_id) == 0
+            fault()
+            tally.count(in_flight)
+        finally:
+            striker.close()  # the fault may have taken its sessions
     assert worker.process.poll() is None, "the worker must ride out the outage"
+    judgments = JUDGMENTS + 1  # and the gated one
     with psycopg.connect(database_url, autocommit=True) as conn:
         wait_until(
             "every job to complete",
-            lambda: completed_jobs(conn) == 2 * JUDGMENTS,
+            lambda: completed_jobs(conn) == 2 * judgments,
             timeout=AUDIT_TIMEOUT,
             poll=0.2,
         )
-        figures = audit_enforcement(conn, JUDGMENTS)
-    print(f"{fault.__name__}: {figures}, 1 fault injected")
+        figures = audit_enforcement(conn, judgments)
+    tally.require_landed()
+    report(tally.line(figures))
+
+
+def worker_lost_the_database(stack: ReferenceStack) -> list[str]:
+    """The worker's log lines saying it lost its connection (the fault reached it)."""
+    log = stack.services["enforcement"].stderr() + stack.services["enforcement"].stdout()
+    return re.findall(r"^.*(?:lost the database connection|database unavailable).*$", log, re.M)
 
 
 def assert_worker_lost_the_database(stack: ReferenceStack) -> None:
     """The fault reached the worker: it logged a lost connection (else the test proved nothing)."""
-    log = stack.services["enforcement"].stderr() + stack.services["enforcement"].stdout()
-    felt = re.findall(r"^.*(?:lost the database connection|database unavailable).*$", log, re.M)
-    assert felt, f"the worker never lost its connection, so the fault did not bite:\n{log[-2000:]}"
+    felt = worker_lost_the_database(stack)
+    assert felt, "the worker never lost its connection, so the fault did not bite"
     print(f"the worker felt it ({len(felt)} log lines), first: {felt[0]}")
 
 
+def database_unreachable(database_url: str) -> bool:
+    """A fresh connection fails (or times out): the outage is in effect."""
+    try:
+        psycopg.connect(database_url, connect_timeout=2).close()
+    except psycopg.OperationalError:
+        return True
+    return False
+
+
 def _hold(
-    outage: Callable[[PostgresServer], AbstractContextManager[None]], server: PostgresServer
+    outage: Callable[[PostgresServer], AbstractContextManager[None]],
+    server: PostgresServer,
+    felt: Callable[[], object],
 ) -> Callable[[], None]:
+    """The outage held until it is in effect and `felt()` holds, not for a fixed time."""
+
     def fault() -> None:
         with outage(server):
-            time.sleep(OUTAGE_SECONDS)
+            wait_until("the outage to be felt", felt, timeout=OUTAGE_LIMIT, poll=0.5)
 
     fault.__name__ = outage.__name__
     return fault
 
 
 def test_a_database_crash_and_restart_loses_and_duplicates_nothing(
-    pg_server: PostgresServer, request: pytest.FixtureRequest
+    pg_server: PostgresServer,
+    request: pytest.FixtureRequest,
+    report_faults: Callable[[str], None],
 ) -> None:
     if pg_server.source == "embedded":
         server = pg_server
@@ -80,24 +114,35 @@ def test_a_database_crash_and_restart_loses_and_duplicates_nothing(
         pytest.skip("the harness cannot restart an external server")
 
     def crash_and_restart_database() -> None:
-        crash_and_restart(server, OUTAGE_SECONDS)
+        crash_and_restart(server, OUTAGE_LIMIT, until=lambda: worker_lost_the_database(stack))
 
-    run_through(stack, stack.database_url, crash_and_restart_database)
+    run_through(stack, stack.database_url, crash_and_restart_database, report_faults)
     assert_worker_lost_the_database(stack)
 
 
 def test_a_frozen_database_loses_and_duplicates_nothing(
-    pg_server: PostgresServer, reference_stack: ReferenceStack, database_url: str
+    pg_server: PostgresServer,
+    reference_stack: ReferenceStack,
+    database_url: str,
+    report_faults: Callable[[str], None],
 ) -> None:
     if pg_server.container_id is None:
         pytest.skip("pausing the database needs the container source (--pg-source=container)")
-    run_through(reference_stack, database_url, _hold(database_paused, pg_server))
+    frozen = _hold(database_paused, pg_server, lambda: database_unreachable(database_url))
+    run_through(reference_stack, database_url, frozen, report_faults)
 
 
 def test_a_network_cut_loses_and_duplicates_nothing(
-    durable_container: PostgresServer, durable_stack: ReferenceStack
+    durable_container: PostgresServer,
+    durable_stack: ReferenceStack,
+    report_faults: Callable[[str], None],
 ) -> None:
-    run_through(durable_stack, durable_stack.database_url, _hold(network_cut, durable_container))
+    url = durable_stack.database_url
+
+    def felt() -> bool:
+        return database_unreachable(url) and bool(worker_lost_the_database(durable_stack))
+
+    run_through(durable_stack, url, _hold(network_cut, durable_container, felt), report_faults)
     assert_worker_lost_the_database(durable_stack)
 
 
