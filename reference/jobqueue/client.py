@@ -239,7 +239,7 @@ class QueueClient:
         completed = {row["id"] for row in rows}
         if trace_parents is not None:
             settled = [(str(i), trace_parents.get(i), i in completed) for i in ids]
-            record_settlements("complete_jobs", int(timing[0]), timing[1], settled)
+            record_settlements("complete_jobs", int(timing[0]), timing[1], settled, duration=False)
         return completed
 
     def fail_job(

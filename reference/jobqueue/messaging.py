@@ -137,13 +137,19 @@ def record_claim(
 
 
 def record_settlements(
-    operation: str, start_ns: int, seconds: float, jobs: Sequence[tuple[str, Any, bool]]
+    operation: str,
+    start_ns: int,
+    seconds: float,
+    jobs: Sequence[tuple[str, Any, bool]],
+    *,
+    duration: bool = True,
 ) -> None:
     """After one statement settled several jobs: a `settle` span per job, in the job's trace.
 
     `jobs` holds (job id, parent context, lease held). The statement may also have claimed the
     next jobs (complete_job_and_claim); each settlement still belongs to the trace of the job it
     settles, so its span's parent is that job's `process` span, not whatever is current.
+    `duration`: record the statement's time as this operation's (unless already recorded).
     """
     attributes = base_attributes(operation, "settle")
     for job_id, parent, held in jobs:
@@ -160,3 +166,5 @@ def record_settlements(
             start_time=start_ns,
         )
         span.end(end_time=start_ns + int(seconds * 1e9))
+    if duration:
+        operation_duration.record(seconds, attributes)

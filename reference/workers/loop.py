@@ -16,8 +16,6 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,7 +26,6 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from reference.config import Settings
 from reference.jobqueue import (
     Job,
-    JobType,
     QueueClient,
     QueueError,
     QueueUnavailableError,
@@ -36,10 +33,12 @@ from reference.jobqueue import (
 )
 from reference.telemetry import configure_telemetry
 from reference.workers.batches import BatchResult, HandlerSlots
-from reference.workers.context import Handler, JobContext
 from reference.workers.failures import connection_lost, end_failed_transaction, failure_message
 from reference.workers.processing import JobProcessor, Outcome
 from reference.workers.retention import prune_history
+from reference.workers.spec import PROBE_HANDLERS, WorkerSpec
+
+__all__ = ["PROBE_HANDLERS", "Worker", "WorkerSpec", "run_worker"]  # WorkerSpec: its old home
 
 # Heartbeat, lease and retention ages are Settings (WORKER_HEARTBEAT_INTERVAL, ...).
 REAP_INTERVAL = 60.0  # seconds between reap_stuck_jobs calls (also once at start)
@@ -54,29 +53,6 @@ jobs_claimed = meter.create_counter("dragonfly.jobs.claimed", "{job}", "Jobs cla
 jobs_completed = meter.create_counter("dragonfly.jobs.completed", "{job}", "Jobs completed")
 claim_duration = meter.create_histogram("dragonfly.job.claim.duration", "s", "claim call time")
 queue_wait = meter.create_histogram("dragonfly.job.queue_wait", "s", "claim time minus run_at")
-
-
-@dataclass(frozen=True)
-class WorkerSpec:
-    """What makes one worker: its name, job types, default poll interval and handlers."""
-
-    title: str  # as printed at start: "Ingest Processor"
-    worker_type: str  # heartbeat worker_type and service name suffix: "ingest_processor"
-    default_poll_interval: float  # seconds, when WORKER_POLL_INTERVAL is unset
-    handlers: Mapping[JobType, Handler]
-
-    @property
-    def job_types(self) -> list[JobType]:
-        return list(self.handlers)
-
-
-def handle_smoke_canary(job: Job, context: JobContext) -> None:
-    """The smoke suite's canary carries no work: its completion proves a worker is claiming."""
-
-
-# Every worker also claims the canary (not named in the seed's start line): `python -m smoke
-# --canary` enqueues one and waits for a live worker to complete it.
-PROBE_HANDLERS: Mapping[JobType, Handler] = {JobType.SMOKE_CANARY: handle_smoke_canary}
 
 
 class Worker:
