@@ -288,8 +288,9 @@ def run_worker(settings: Settings, spec: WorkerSpec) -> int:
     worker = Worker(settings, spec, stop)
     print(f"🚀 Starting {spec.title} Worker (env={settings.environment.value})")
     print(f"Poll interval: {worker.poll_interval}s")
-    print(f"Concurrency: {worker.concurrency}")
     print(f"Job types: {', '.join(spec.job_types)}", flush=True)
+    if worker.concurrency > 1:  # the seed's three lines stay exactly as they were by default
+        print(f"Concurrency: {worker.concurrency} jobs at once", flush=True)
     try:
         return worker.run()
     finally:
