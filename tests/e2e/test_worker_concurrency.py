@@ -8,6 +8,7 @@ import sys
 import psycopg
 import pytest
 
+from harness.otel_collector import CollectedSpan, OtlpCollector
 from harness.processes import WORKER_COMMANDS, ReferenceStack, service_environment
 from harness.waiting import wait_until
 from reference.jobqueue import JobType, QueueClient
@@ -15,8 +16,13 @@ from reference.jobqueue import JobType, QueueClient
 CANARIES = 6
 
 
+def settled(spans: list[CollectedSpan]) -> list[CollectedSpan]:
+    return [s for s in spans if s.name == "complete_jobs ops.job_queue"]
+
+
 def test_worker_concurrency_in_the_users_environment_reaches_the_worker(
     reference_stack: ReferenceStack,
+    otel_collector: OtlpCollector,
     queue: QueueClient,
     db_conn: psycopg.Connection[object],
     monkeypatch: pytest.MonkeyPatch,
@@ -36,6 +42,17 @@ def test_worker_concurrency_in_the_users_environment_reaches_the_worker(
     assert "Concurrency: 3 jobs at once" in worker.stdout().splitlines()
     assert "complete_jobs: " in worker.stderr(), "the worker did not complete a batch"
     assert "complete_job_and_claim: " not in worker.stderr()
+    # One statement settles the batch, yet each settlement is a span in its own job's trace.
+    spans = otel_collector.wait_for_spans(lambda spans: len(settled(spans)) >= CANARIES, 30)
+    process = {s.span_id: s for s in spans if s.name == "process ops.job_queue"}
+    for settle in settled(spans):
+        parent = process.get(settle.parent_span_id)
+        assert parent is not None, f"a settle span outside its job's trace: {settle}"
+        assert (
+            parent.attributes["messaging.message.id"] == settle.attributes["messaging.message.id"]
+        )
+        assert settle.attributes["messaging.operation.type"] == "settle"
+    assert {s.attributes["messaging.message.id"] for s in settled(spans)} == {str(i) for i in ids}
 
 
 @pytest.mark.parametrize("value", ["0", "lots", "2.5", "1000"])
