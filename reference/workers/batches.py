@@ -63,26 +63,30 @@ class HandlerSlots:
         return QueueClient(conn)
 
     def run(self, processor: JobProcessor, jobs: Sequence[Job]) -> BatchResult:
-        """Process the jobs at once (at most one per slot), each failing or dropping alone."""
-        if len(jobs) > len(self.conns):
-            raise ValueError(f"{len(jobs)} jobs for {len(self.conns)} handler connections")
+        """Process the jobs at once (one per slot; more jobs than slots, e.g. held ones found
+        after a reconnect, in turns), each failing or dropping alone."""
+        result = BatchResult()
+        size = len(self.conns)
+        for start in range(0, len(jobs), size):
+            self.run_at_once(processor, jobs[start : start + size], result)
+        return result
+
+    def run_at_once(self, processor: JobProcessor, jobs: Sequence[Job], into: BatchResult) -> None:
         queues = [self.queue(slot) for slot in range(len(jobs))]
         futures = [
             self.pool.submit(processor.process, queue, job)
             for queue, job in zip(queues, jobs, strict=True)
         ]
-        result = BatchResult()
         for queue, job, future in zip(queues, jobs, futures, strict=True):
             error = future.exception()
             if error is None:
-                result.runs.append(future.result())
+                into.runs.append(future.result())
             elif connection_lost(queue.conn, error):
                 logger.warning("job %s lost its connection (%s); resuming it", job.id, error)
                 queue.conn.close()
-                result.resume.append(job)
+                into.resume.append(job)
             else:  # its failure could not be recorded: the job stays held until it is reaped
                 logger.error("job %s: %s", job.id, failure_message(error))
-        return result
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)

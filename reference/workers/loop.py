@@ -74,19 +74,23 @@ class Worker:
         timeout = settings.worker_lock_timeout
         self.lock_timeout = None if timeout is None else timedelta(seconds=timeout)
         self.concurrency = settings.worker_concurrency
-        self.processor = JobProcessor(
-            settings,
-            spec.worker_type,
-            self.worker_id,
-            self.handlers,
-            lambda side: self.beat(side, WorkerStatus.BUSY),
-            self.lock_timeout,
-        )
         # Concurrency 1 runs the handler on the loop's own connection, as it always has.
         self.slots = (
             HandlerSlots(settings, self.worker_id, self.concurrency)
             if self.concurrency > 1
             else None
+        )
+
+    @property
+    def processor(self) -> JobProcessor:
+        """How this worker runs one job (built on use: tests rename a worker's worker_id)."""
+        return JobProcessor(
+            self.settings,
+            self.spec.worker_type,
+            self.worker_id,
+            self.handlers,
+            lambda side: self.beat(side, WorkerStatus.BUSY),
+            self.lock_timeout,
         )
 
     # -- the connection -----------------------------------------------------------------

@@ -112,8 +112,9 @@ class Together:
 
     def meet(self, job: Job) -> None:
         with self.lock:
+            first = job.id not in self.runs
             self.runs.append(job.id)
-        if self.barrier is not None and job.attempts == 1:
+        if self.barrier is not None and first:  # a job's first run only: the batch's own
             self.barrier.wait(timeout=20)
 
 
@@ -206,3 +207,30 @@ def test_a_lost_lease_in_a_batch_stops_only_that_jobs_effects(
     assert sorted(written) == sorted(others), "the victim's effects committed, or others' not"
     assert status(db_conn, victim) == ("processing", 1, False, "another-worker")
     assert Counter(name for name, _rows in worker.sent)["complete_job"] == 0
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_a_job_whose_connection_dies_in_a_batch_is_resumed_alone(
+    database_url: str, queue: QueueClient, db_conn: psycopg.Connection[Any], concurrency: int
+) -> None:
+    """A lost connection is no failure: the job is still ours and runs again (attempt 1)."""
+    cut = queue.queue_job(JobType.LOAD_PROBE, {"cut": True}, priority=1)
+    others = [queue.queue_job(JobType.LOAD_PROBE) for _ in range(2)]
+    together = Together(concurrency)
+
+    def handler(job: Job, context: JobContext) -> None:
+        first = job.id not in together.runs
+        together.meet(job)
+        if job.payload.get("cut") and first:
+            pid = context.conn.info.backend_pid
+            with psycopg.connect(database_url, autocommit=True) as side:
+                side.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            context.conn.execute("SELECT 1")  # the server is gone: OperationalError
+
+    with running(database_url, concurrency, handler):
+        wait_until("every job to complete", lambda: all_completed(db_conn, [cut, *others]), 60)
+
+    assert status(db_conn, cut)[:3] == ("completed", 1, False), "the cut job was failed"
+    assert together.runs.count(cut) == 2
+    assert sorted(set(together.runs)) == sorted([cut, *others])
+    assert len(together.runs) == 4, "a job other than the cut one ran twice"
