@@ -24,13 +24,7 @@ from opentelemetry import metrics
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 
 from reference.config import Settings
-from reference.jobqueue import (
-    Job,
-    QueueClient,
-    QueueError,
-    QueueUnavailableError,
-    WorkerStatus,
-)
+from reference.jobqueue import Job, QueueClient, QueueError, QueueUnavailableError, WorkerStatus
 from reference.telemetry import configure_telemetry
 from reference.workers.batches import BatchResult, HandlerSlots
 from reference.workers.failures import connection_lost, end_failed_transaction, failure_message
@@ -75,11 +69,9 @@ class Worker:
         self.lock_timeout = None if timeout is None else timedelta(seconds=timeout)
         self.concurrency = settings.worker_concurrency
         # Concurrency 1 runs the handler on the loop's own connection, as it always has.
-        self.slots = (
-            HandlerSlots(settings, self.worker_id, self.concurrency)
-            if self.concurrency > 1
-            else None
-        )
+        self.slots: HandlerSlots | None = None
+        if self.concurrency > 1:
+            self.slots = HandlerSlots(settings, self.worker_id, self.concurrency)
 
     @property
     def processor(self) -> JobProcessor:
