@@ -186,14 +186,9 @@ class QueueClient:
     ) -> tuple[bool, list[Job]]:
         """Complete the job this worker holds and claim the next ones, in one round trip and
         one commit: (completed, claimed). completed is False when the lease was lost (fenced,
-        as complete_job); the claim happens either way. An error leaves both undone.
-
-        The completion's `settle` span goes in `trace_parent` (the job's `process` span), the
-        claim's `receive` span in the claimed job's trace."""
-        params = {
-            **_claim_params(job_types, worker_id, batch_size, lock_timeout),
-            "job_id": job_id,
-        }
+        as complete_job); the claim happens either way. An error leaves both undone. The
+        completion's `settle` span goes under `trace_parent` (the job's `process` span)."""
+        params = {**_claim_params(job_types, worker_id, batch_size, lock_timeout), "job_id": job_id}
         with untraced_claim() as timing:
             rows = self._rows("complete_job_and_claim", params)
         # The same id can come back claimed (reaped, pending again, claimed by this call): a
@@ -222,9 +217,8 @@ class QueueClient:
         trace_parents: Mapping[UUID, Context] | None = None,
     ) -> set[UUID]:
         """Complete many jobs in one round trip; returns the ids completed (fenced: a job this
-        worker no longer holds is left alone and missing from the result). With
-        `trace_parents` (each job's `process` span), each job gets a `settle` span in its own
-        trace."""
+        worker no longer holds is left alone and missing from the result). `trace_parents`:
+        each job's `process` span, under which its own `settle` span goes."""
         _require_worker_id(worker_id)
         ids = list(job_ids)
         if len(ids) > MAX_BATCH_SIZE:
