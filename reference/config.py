@@ -32,6 +32,7 @@ from reference.masking import MASK
 from reference.pooling import PreparedStatements, connect_kwargs
 
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # 10 MB
+MAX_WORKER_CONCURRENCY = 32  # jobs one worker runs at once: each takes two connections
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 OtelExporter = Literal["otlp", "console", "none"]
 _DSN_EXAMPLE = "postgresql://user:password@host:5432/dbname"
@@ -155,6 +156,13 @@ class Settings(BaseSettings):
     )
     worker_lease_extend_interval: float = Field(
         60.0, gt=0, allow_inf_nan=False, description="Seconds between extend_lock calls."
+    )
+    worker_concurrency: int = Field(
+        1,
+        ge=1,
+        le=MAX_WORKER_CONCURRENCY,
+        description="Jobs a worker claims and runs at once: 1 settles each job and claims the "
+        "next in one statement; more claims a batch and completes it with complete_jobs.",
     )
     retain_completed_jobs: float = Field(
         7 * 86400.0, gt=0, allow_inf_nan=False, description="Seconds a completed job is kept."
@@ -328,6 +336,8 @@ _FIXES = {
             "RETAIN_STOPPED_WORKERS",
         )
     },
+    "WORKER_CONCURRENCY": "set WORKER_CONCURRENCY to a whole number of jobs from 1 to "
+    f"{MAX_WORKER_CONCURRENCY} (each runs on its own connection), or unset it for 1",
     "API_HEADER_TIMEOUT": "set API_HEADER_TIMEOUT to a positive number of seconds, "
     "or unset it for 10",
     "MAX_UPLOAD_BYTES": "set MAX_UPLOAD_BYTES to a positive whole number of bytes, "

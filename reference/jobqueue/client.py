@@ -9,6 +9,7 @@ from uuid import UUID
 
 import psycopg
 from opentelemetry import propagate
+from opentelemetry.context import Context
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -17,6 +18,7 @@ from reference.jobqueue.messaging import (
     base_attributes,
     client_operation,
     record_claim,
+    record_settlements,
     sent_messages,
     untraced_claim,
 )
@@ -182,19 +184,20 @@ class QueueClient:
         batch_size: int = 1,
         *,
         lock_timeout: timedelta | None = None,
+        trace_parent: Context | None = None,
     ) -> tuple[bool, list[Job]]:
         """Complete the job this worker holds and claim the next ones, in one round trip and
         one commit: (completed, claimed). completed is False when the lease was lost (fenced,
-        as complete_job); the claim happens either way. An error leaves both undone."""
-        params = {
-            **_claim_params(job_types, worker_id, batch_size, lock_timeout),
-            "job_id": job_id,
-        }
+        as complete_job); the claim happens either way. An error leaves both undone. The
+        completion's `settle` span goes under `trace_parent` (the job's `process` span)."""
+        params = {**_claim_params(job_types, worker_id, batch_size, lock_timeout), "job_id": job_id}
         with untraced_claim() as timing:
             rows = self._rows("complete_job_and_claim", params)
         # The same id can come back claimed (reaped, pending again, claimed by this call): a
         # completion is the job's row in status completed.
         completed = bool(rows) and rows[0]["id"] == job_id and rows[0]["status"] == "completed"
+        settled = [(str(job_id), trace_parent, completed)]
+        record_settlements("complete_job", int(timing[0]), timing[1], settled)
         return completed, _claimed(rows[1:] if completed else rows, timing)
 
     def complete_job(self, job_id: UUID, worker_id: str) -> bool:
@@ -208,9 +211,16 @@ class QueueClient:
             span.set_attribute("dragonfly.lease_held", completed)
         return completed
 
-    def complete_jobs(self, job_ids: Iterable[UUID], worker_id: str) -> set[UUID]:
+    def complete_jobs(
+        self,
+        job_ids: Iterable[UUID],
+        worker_id: str,
+        *,
+        trace_parents: Mapping[UUID, Context] | None = None,
+    ) -> set[UUID]:
         """Complete many jobs in one round trip; returns the ids completed (fenced: a job this
-        worker no longer holds is left alone and missing from the result)."""
+        worker no longer holds is left alone and missing from the result). `trace_parents`:
+        each job's `process` span, under which its own `settle` span goes."""
         _require_worker_id(worker_id)
         ids = list(job_ids)
         if len(ids) > MAX_BATCH_SIZE:
@@ -220,8 +230,13 @@ class QueueClient:
             )
         if not ids:
             return set()
-        rows = self._rows("complete_jobs", {"job_ids": ids, "worker_id": worker_id})
-        return {row["id"] for row in rows}
+        with untraced_claim(operation="complete_jobs", operation_type="settle") as timing:
+            rows = self._rows("complete_jobs", {"job_ids": ids, "worker_id": worker_id})
+        completed = {row["id"] for row in rows}
+        if trace_parents is not None:
+            settled = [(str(i), trace_parents.get(i), i in completed) for i in ids]
+            record_settlements("complete_jobs", int(timing[0]), timing[1], settled, duration=False)
+        return completed
 
     def fail_job(
         self, job_id: UUID, worker_id: str, error: str, *, permanent: bool = False

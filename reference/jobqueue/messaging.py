@@ -79,8 +79,11 @@ def client_operation(operation: str, operation_type: str) -> Iterator[Span]:
 
 
 @contextmanager
-def untraced_claim() -> Iterator[list[float]]:
-    """Run a claim without any span (no DB span either); yields [start_ns, seconds]."""
+def untraced_claim(
+    operation: str = "claim_pending_job", operation_type: str = "receive"
+) -> Iterator[list[float]]:
+    """Run a claim (or a settlement whose spans are placed afterwards: record_settlements)
+    without any span (no DB span either); yields [start_ns, seconds]."""
     timing = [float(time.time_ns()), 0.0]
     started = time.perf_counter()
     error_type: str | None = None
@@ -92,7 +95,7 @@ def untraced_claim() -> Iterator[list[float]]:
         raise
     finally:
         timing[1] = time.perf_counter() - started
-        attributes = base_attributes("claim_pending_job", "receive")
+        attributes = base_attributes(operation, operation_type)
         if error_type is not None:
             attributes["error.type"] = error_type
         operation_duration.record(timing[1], attributes)
@@ -131,3 +134,37 @@ def record_claim(
             count,
             {**base_attributes("claim_pending_job", "receive"), "dragonfly.job.type": job_type},
         )
+
+
+def record_settlements(
+    operation: str,
+    start_ns: int,
+    seconds: float,
+    jobs: Sequence[tuple[str, Any, bool]],
+    *,
+    duration: bool = True,
+) -> None:
+    """After one statement settled several jobs: a `settle` span per job, in the job's trace.
+
+    `jobs` holds (job id, parent context, lease held). The statement may also have claimed the
+    next jobs (complete_job_and_claim); each settlement still belongs to the trace of the job it
+    settles, so its span's parent is that job's `process` span, not whatever is current.
+    `duration`: record the statement's time as this operation's (unless already recorded).
+    """
+    attributes = base_attributes(operation, "settle")
+    for job_id, parent, held in jobs:
+        span = tracer.start_span(
+            f"{operation} {QUEUE_NAME}",
+            context=parent,
+            kind=SpanKind.CLIENT,
+            attributes={
+                **attributes,
+                "messaging.message.id": job_id,
+                "dragonfly.lease_held": held,
+                "messaging.batch.message_count": len(jobs),
+            },
+            start_time=start_ns,
+        )
+        span.end(end_time=start_ns + int(seconds * 1e9))
+    if duration:
+        operation_duration.record(seconds, attributes)

@@ -1,6 +1,9 @@
 """The shared worker loop: claim, handle, complete or fail; heartbeat; reap; reconnect.
 
-Reads top-down: tunables, the connection with backoff, one job's processing, the loop.
+Reads top-down: tunables, the connection with backoff, the jobs in hand, the loop. One job's
+processing is reference.workers.processing; a batch's (WORKER_CONCURRENCY > 1)
+reference.workers.batches. The loop settles a success and claims the next job in one
+statement (complete_job_and_claim), or a batch's successes in one (complete_jobs).
 """
 
 from __future__ import annotations
@@ -13,32 +16,23 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from opentelemetry import metrics, propagate, trace
+from opentelemetry import metrics
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from reference.config import Settings
-from reference.jobqueue import (
-    FailOutcome,
-    Job,
-    JobType,
-    QueueClient,
-    QueueError,
-    QueueUnavailableError,
-    WorkerStatus,
-)
-from reference.jobqueue.messaging import base_attributes, process_duration
+from reference.jobqueue import Job, QueueClient, QueueError, QueueUnavailableError, WorkerStatus
 from reference.telemetry import configure_telemetry
-from reference.workers.context import Handler, JobContext, LeaseLostError, PermanentJobError
+from reference.workers.batches import BatchResult, HandlerSlots
 from reference.workers.failures import connection_lost, end_failed_transaction, failure_message
-from reference.workers.lease import LeaseKeeper
+from reference.workers.processing import JobProcessor, Outcome
 from reference.workers.retention import prune_history
+from reference.workers.spec import PROBE_HANDLERS, WorkerSpec
+
+__all__ = ["PROBE_HANDLERS", "Worker", "WorkerSpec", "run_worker"]  # WorkerSpec: its old home
 
 # Heartbeat, lease and retention ages are Settings (WORKER_HEARTBEAT_INTERVAL, ...).
 REAP_INTERVAL = 60.0  # seconds between reap_stuck_jobs calls (also once at start)
@@ -46,46 +40,13 @@ PRUNE_INTERVAL = 300.0  # seconds between prune_history calls (also once at star
 RECONNECT_BACKOFF_FIRST = 0.5  # seconds before the first reconnect attempt
 RECONNECT_BACKOFF_MAX = 15.0  # seconds between reconnect attempts at most
 CONNECT_TIMEOUT = 5  # seconds for one connection attempt
-QUEUE_NAME = "ops.job_queue"
 
 logger = logging.getLogger(__name__)
-tracer = trace.get_tracer(__name__)
 meter = metrics.get_meter(__name__)
 jobs_claimed = meter.create_counter("dragonfly.jobs.claimed", "{job}", "Jobs claimed")
 jobs_completed = meter.create_counter("dragonfly.jobs.completed", "{job}", "Jobs completed")
-jobs_failed = meter.create_counter("dragonfly.jobs.failed", "{job}", "Job failures (retried)")
-jobs_dead_lettered = meter.create_counter(
-    "dragonfly.jobs.dead_lettered", "{job}", "Jobs dead-lettered"
-)
-jobs_lease_lost = meter.create_counter(
-    "dragonfly.jobs.lease_lost", "{job}", "Jobs dropped because another worker took them"
-)
 claim_duration = meter.create_histogram("dragonfly.job.claim.duration", "s", "claim call time")
 queue_wait = meter.create_histogram("dragonfly.job.queue_wait", "s", "claim time minus run_at")
-job_duration = meter.create_histogram("dragonfly.job.duration", "s", "handler time")
-
-
-@dataclass(frozen=True)
-class WorkerSpec:
-    """What makes one worker: its name, job types, default poll interval and handlers."""
-
-    title: str  # as printed at start: "Ingest Processor"
-    worker_type: str  # heartbeat worker_type and service name suffix: "ingest_processor"
-    default_poll_interval: float  # seconds, when WORKER_POLL_INTERVAL is unset
-    handlers: Mapping[JobType, Handler]
-
-    @property
-    def job_types(self) -> list[JobType]:
-        return list(self.handlers)
-
-
-def handle_smoke_canary(job: Job, context: JobContext) -> None:
-    """The smoke suite's canary carries no work: its completion proves a worker is claiming."""
-
-
-# Every worker also claims the canary (not named in the seed's start line): `python -m smoke
-# --canary` enqueues one and waits for a live worker to complete it.
-PROBE_HANDLERS: Mapping[JobType, Handler] = {JobType.SMOKE_CANARY: handle_smoke_canary}
 
 
 class Worker:
@@ -106,6 +67,23 @@ class Worker:
         self.last_status: WorkerStatus | None = None
         timeout = settings.worker_lock_timeout
         self.lock_timeout = None if timeout is None else timedelta(seconds=timeout)
+        self.concurrency = settings.worker_concurrency
+        # Concurrency 1 runs the handler on the loop's own connection, as it always has.
+        self.slots: HandlerSlots | None = None
+        if self.concurrency > 1:
+            self.slots = HandlerSlots(settings, self.worker_id, self.concurrency)
+
+    @property
+    def processor(self) -> JobProcessor:
+        """How this worker runs one job (built on use: tests rename a worker's worker_id)."""
+        return JobProcessor(
+            self.settings,
+            self.spec.worker_type,
+            self.worker_id,
+            self.handlers,
+            lambda side: self.beat(side, WorkerStatus.BUSY),
+            self.lock_timeout,
+        )
 
     # -- the connection -----------------------------------------------------------------
     def connect(self) -> QueueClient | None:
@@ -162,99 +140,71 @@ class Worker:
             )
         self.last_status = status
 
-    # -- one job ---------------------------------------------------------------------------
+    # -- jobs in hand --------------------------------------------------------------------------
+    def process(self, queue: QueueClient, jobs: list[Job]) -> BatchResult:
+        """Run the jobs' handlers: one at a time on the loop's connection, or (concurrency > 1)
+        at once on the handler slots. A lost loop connection is raised (the loop resumes)."""
+        if self.slots is None:
+            return BatchResult(runs=[self.processor.process(queue, job) for job in jobs])
+        return self.slots.run(self.processor, jobs)
+
     def handle(self, queue: QueueClient, job: Job) -> None:
-        """Run the job's handler in a `process` span linked to its enqueuer, then settle it."""
-        parent = propagate.extract(job.trace_context or {})
-        sender = trace.get_current_span(parent).get_span_context()
-        attributes: dict[str, str | int] = {
-            "messaging.system": "postgresql_queue",
-            "messaging.operation.name": "process",
-            "messaging.operation.type": "process",
-            "messaging.destination.name": QUEUE_NAME,
-            "messaging.message.id": str(job.id),
-            "messaging.consumer.group.name": self.spec.worker_type,
-            "dragonfly.job.type": job.job_type,
-            "dragonfly.job.attempt": job.attempts,
-        }
-        # Parent and link: one upload is one trace, and the link marks the hand-over.
-        links = [Link(sender)] if sender.is_valid else []
-        with tracer.start_as_current_span(
-            f"process {QUEUE_NAME}",
-            context=parent,
-            kind=SpanKind.CONSUMER,
-            links=links,
-            attributes=attributes,
-        ) as span:
-            started = time.monotonic()
-            handler = self.handlers[JobType(job.job_type)]
-            context = JobContext(queue.conn, queue, self.worker_id, self.settings)
-            try:
-                with LeaseKeeper(
-                    self.settings.database_url,
-                    job.id,
-                    self.worker_id,
-                    extend_interval=self.settings.worker_lease_extend_interval,
-                    heartbeat=lambda side: self.beat(side, WorkerStatus.BUSY),
-                    heartbeat_interval=self.settings.worker_heartbeat_interval,
-                    lost=context.lease,
-                    deadline=context.deadline,
-                    connect_kwargs=self.settings.database_connect_kwargs,
-                    lock_timeout=self.lock_timeout,
-                ):
-                    handler(job, context)
-            except Exception as error:  # a handler's failure must never end the worker
-                if connection_lost(queue.conn, error):
-                    raise  # only then: the loop reconnects and resumes the job, still ours
-                end_failed_transaction(queue.conn)
-                if context.lease_lost() or isinstance(error, LeaseLostError):
-                    self.drop_lost(job)
-                    return
-                span.record_exception(error)
-                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
-                span.set_attribute("error.type", type(error).__name__)
-                self.fail(queue, job, error)
-                return
-            finally:
-                elapsed = time.monotonic() - started
-                job_duration.record(elapsed, {"job_type": job.job_type})
-                process_duration.record(
-                    elapsed,
-                    {
-                        **base_attributes("process", "process"),
-                        "messaging.consumer.group.name": self.spec.worker_type,
-                        "dragonfly.job.type": job.job_type,
-                    },
-                )
-            if context.lease_lost():
-                self.drop_lost(job)
-            elif queue.complete_job(job.id, self.worker_id):
-                jobs_completed.add(1, {"job_type": job.job_type})
-                logger.info("complete_job: %s (%s)", job.id, job.job_type)
-            else:
-                logger.warning("complete_job: lease on %s was lost; not completed", job.id)
+        """Process one job on `queue`'s connection and settle it, claiming nothing."""
+        self.settle(queue, BatchResult(runs=[self.processor.process(queue, job)]), claim=False)
 
-    def drop_lost(self, job: Job) -> None:
-        """Another worker holds the job now: neither complete nor fail it, say so and count it."""
-        jobs_lease_lost.add(1, {"job_type": job.job_type})
-        logger.warning(
-            "lease lost: job %s (%s) belongs to another worker now; not completed or failed",
-            job.id,
-            job.job_type,
+    def settle(self, queue: QueueClient, batch: BatchResult, *, claim: bool = True) -> list[Job]:
+        """Complete the jobs whose handlers succeeded (each fenced by the lease it holds) and
+        return the jobs to process next: the next claimed job (concurrency 1, in the same
+        statement as the completion), else the jobs to resume."""
+        succeeded = [run for run in batch.runs if run.outcome is Outcome.SUCCEEDED]
+        if not succeeded:
+            return batch.resume
+        claim = claim and self.slots is None and len(succeeded) == 1 and not self.stop.is_set()
+        if claim:
+            run = succeeded[0]
+            completed, claimed = queue.complete_job_and_claim(
+                run.job.id,
+                self.worker_id,
+                list(self.handlers),
+                lock_timeout=self.lock_timeout,
+                trace_parent=run.trace_context,
+            )
+            self.report_settled(run.job, completed, "complete_job_and_claim")
+            if claimed:
+                self.record_claim(claimed, "complete_job_and_claim")
+            return [*claimed, *batch.resume]
+        # A batch, or a stopping worker (which claims nothing more): complete_jobs, one statement.
+        done = queue.complete_jobs(
+            [run.job.id for run in succeeded],
+            self.worker_id,
+            trace_parents={run.job.id: run.trace_context for run in succeeded},
         )
+        for run in succeeded:
+            self.report_settled(run.job, run.job.id in done, "complete_jobs")
+        return batch.resume
 
-    def fail(self, queue: QueueClient, job: Job, error: Exception) -> None:
-        message = failure_message(error)
-        permanent = isinstance(error, PermanentJobError)
-        outcome = queue.fail_job(job.id, self.worker_id, message, permanent=permanent)
-        counter = jobs_dead_lettered if outcome is FailOutcome.DEAD_LETTERED else jobs_failed
-        counter.add(1, {"job_type": job.job_type})
-        logger.error("fail_job: %s (%s) -> %s: %s", job.id, job.job_type, outcome, message)
+    def report_settled(self, job: Job, completed: bool, operation: str) -> None:
+        if completed:
+            jobs_completed.add(1, {"job_type": job.job_type})
+            logger.info("%s: %s (%s) completed", operation, job.id, job.job_type)
+        else:
+            logger.warning("%s: lease on %s was lost; not completed", operation, job.id)
+
+    def claim(self, queue: QueueClient) -> list[Job]:
+        started = time.monotonic()
+        jobs = queue.claim_pending_job(
+            list(self.handlers), self.worker_id, self.concurrency, lock_timeout=self.lock_timeout
+        )
+        claim_duration.record(time.monotonic() - started)
+        if jobs:
+            self.record_claim(jobs, "claim_pending_job")
+        return jobs
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self) -> int:
         recovering = False
-        while not self.stop.is_set():
+        jobs: list[Job] = []  # claimed and not processed yet: finished even once stopping
+        while jobs or not self.stop.is_set():
             queue = self.connect()
             if queue is None:
                 break
@@ -262,31 +212,30 @@ class Worker:
                 if recovering:
                     # The connection died mid-job, perhaps mid-claim: a claim can commit on
                     # the server while its answer is lost. Finish whatever is still ours.
-                    for job in queue.held_jobs(self.worker_id):
+                    jobs = queue.held_jobs(self.worker_id)
+                    for job in jobs:
                         logger.info("resuming job %s after reconnect", job.id)
-                        self.handle(queue, job)
                     recovering = False
-                self.housekeeping(queue, WorkerStatus.IDLE)
-                started = time.monotonic()
-                jobs = queue.claim_pending_job(
-                    list(self.handlers), self.worker_id, lock_timeout=self.lock_timeout
-                )
-                claim_duration.record(time.monotonic() - started)
                 if not jobs:
-                    logger.debug(
-                        "claim_pending_job: nothing due; next poll in %ss", self.poll_interval
-                    )
-                    self.stop.wait(self.poll_interval)
-                    continue
-                self.record_claim(jobs[0])
+                    self.housekeeping(queue, WorkerStatus.IDLE)
+                    jobs = self.claim(queue)
+                    if not jobs:
+                        logger.debug(
+                            "claim_pending_job: nothing due; next poll in %ss", self.poll_interval
+                        )
+                        self.stop.wait(self.poll_interval)
+                        continue
                 self.housekeeping(queue, WorkerStatus.BUSY)
-                self.handle(queue, jobs[0])
+                batch = self.process(queue, jobs)
+                jobs = self.settle(queue, batch)
             except (QueueUnavailableError, psycopg.OperationalError) as error:
                 if not connection_lost(self.conn, error):
-                    # A statement failed (a timeout, a cancel) but the session lives: no job
-                    # is in hand here (a handler's errors fail its job), so just poll again.
+                    # A statement failed (a timeout, a cancel) but the session lives: a
+                    # handler's errors fail its job, so what is held now (a settlement that
+                    # did not commit) is left to the reaper; poll again.
                     logger.error("database error: %s", failure_message(error))
                     end_failed_transaction(queue.conn)
+                    jobs = []
                     self.stop.wait(self.poll_interval)
                     continue
                 logger.warning("lost the database connection: %s", type(error).__name__)
@@ -294,15 +243,17 @@ class Worker:
                 recovering = True
             except QueueError as error:
                 logger.error("queue error: %s", error)
+                jobs = []
                 self.stop.wait(self.poll_interval)
         self.goodbye()
         return 0
 
-    def record_claim(self, job: Job) -> None:
-        jobs_claimed.add(1, {"job_type": job.job_type})
-        wait = (datetime.now(UTC) - job.run_at).total_seconds()
-        queue_wait.record(max(wait, 0.0), {"job_type": job.job_type})
-        logger.info("claim_pending_job: %s (%s, attempt %d)", job.id, job.job_type, job.attempts)
+    def record_claim(self, jobs: list[Job], operation: str) -> None:
+        for job in jobs:
+            jobs_claimed.add(1, {"job_type": job.job_type})
+            wait = (datetime.now(UTC) - job.run_at).total_seconds()
+            queue_wait.record(max(wait, 0.0), {"job_type": job.job_type})
+            logger.info("%s: %s (%s, attempt %d)", operation, job.id, job.job_type, job.attempts)
 
     def goodbye(self) -> None:
         try:
@@ -313,6 +264,8 @@ class Worker:
         except (QueueError, psycopg.Error):
             pass  # the database is gone; v_worker_status will show the worker as stale
         self.drop_connection()
+        if self.slots is not None:
+            self.slots.close()
         logger.info("worker %s stopped", self.worker_id)
 
 
@@ -332,6 +285,8 @@ def run_worker(settings: Settings, spec: WorkerSpec) -> int:
     print(f"🚀 Starting {spec.title} Worker (env={settings.environment.value})")
     print(f"Poll interval: {worker.poll_interval}s")
     print(f"Job types: {', '.join(spec.job_types)}", flush=True)
+    if worker.concurrency > 1:  # the seed's three lines stay exactly as they were by default
+        print(f"Concurrency: {worker.concurrency} jobs at once", flush=True)
     try:
         return worker.run()
     finally:

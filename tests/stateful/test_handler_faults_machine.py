@@ -39,7 +39,7 @@ from hypothesis.stateful import (
 from harness.waiting import wait_until
 from reference.config import load_settings
 from reference.jobqueue import Job, JobType, QueueClient
-from reference.workers import loop
+from reference.workers import processing
 from reference.workers.context import JobContext
 from reference.workers.loop import Worker, WorkerSpec
 
@@ -416,7 +416,7 @@ def test_the_machine_catches_a_loop_that_resumes_after_any_database_error(
 ) -> None:
     """The loop before issue 17: every OperationalError was taken for a lost connection."""
     monkeypatch.setattr(
-        loop,
+        processing,  # where a job's errors are judged (the loop before issue 21 did it)
         "connection_lost",
         lambda conn, error: conn.broken or isinstance(error, psycopg.OperationalError),
     )
