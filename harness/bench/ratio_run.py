@@ -16,6 +16,16 @@ from harness.bench.locust_direct import direct_rate, locust_rate
 from harness.bench.ratio_table import RatioTable, load_average
 from harness.bench.server import PgbenchRun, create_database, pgbench
 from harness.postgres.embedded import EmbeddedPostgres
+from harness.waiting import wait_until
+
+
+def _alone(conn: psycopg.Connection[Any]) -> bool:
+    row: Any = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    ).fetchone()
+    return int(row[0]) == 0
+
 
 NO_JOB_YET = {"job": "00000000-0000-0000-0000-000000000000"}
 
@@ -119,20 +129,22 @@ class RatioBench:
     def _overhead(self, rep: str, seconds: int) -> None:
         """Jobs completed per second, counted in the table (not pgbench's transactions): a bare
         claim that lost every candidate to other clients returns no job (the function looks
-        past them in its loop), and its client just tries again."""
-        rates: dict[str, float] = {}
-        for script in ("bare.sql", "functions.sql"):
-            self._top_up("pgbench", self.sizes.backlog)
-            before = self._completed("pgbench")
-            self._pgbench("ratio_pgbench", script, PgbenchRun(16, seconds, NO_JOB_YET))
-            rates[script] = (self._completed("pgbench") - before) / seconds
-        ratio = self.table.add(
-            "function_overhead",
-            rates["functions.sql"],
-            rates["bare.sql"],
-            f"functions {rates['functions.sql']:,.0f} tps, bare {rates['bare.sql']:,.0f} tps",
-        )
-        self.say(f"{rep} function_overhead {ratio:.2f}")
+        past them in its loop), and its client just tries again. At 16 clients and at one."""
+        for clients, key in ((16, "function_overhead"), (1, "function_overhead_1_client")):
+            rates: dict[str, float] = {}
+            for script in ("bare.sql", "functions.sql"):
+                self._top_up("pgbench", self.sizes.backlog)
+                before = self._completed("pgbench")
+                self._pgbench("ratio_pgbench", script, PgbenchRun(clients, seconds, NO_JOB_YET))
+                rates[script] = (self._completed("pgbench") - before) / seconds
+            ratio = self.table.add(
+                key,
+                rates["functions.sql"],
+                rates["bare.sql"],
+                f"functions {rates['functions.sql']:,.0f} jobs/s, "
+                f"bare {rates['bare.sql']:,.0f} jobs/s",
+            )
+            self.say(f"{rep} {key} {ratio:.2f}")
 
     def _paced(self, rep: str, seconds: int) -> None:
         self._top_up("pgbench", self.sizes.backlog)
@@ -178,19 +190,45 @@ class RatioBench:
             f"UPDATE {limit:,.0f} tps",
         )
         self._fresh(jobs)
-        fresh4 = self._drain("fresh", 4, 100).jobs_per_s
+        fresh4, read4 = self._drain_read("fresh", 4, 100)
         self._fresh(jobs)
-        fresh32 = self._drain("fresh", 32, 100).jobs_per_s
+        fresh32, read32 = self._drain_read("fresh", 32, 100)
         self.table.add(
             "batch100_fresh_vs_update", fresh4, limit, f"{fresh4:,.0f}/s, UPDATE {limit:,.0f} tps"
         )
         self.table.add(
-            "batch100_32_vs_4", fresh32, fresh4, f"32 threads {fresh32:,.0f}/s, 4 {fresh4:,.0f}/s"
+            "batch100_32_vs_4",
+            fresh32,
+            fresh4,
+            f"32 threads {fresh32:,.0f}/s, 4 {fresh4:,.0f}/s; claim index entries read per job "
+            f"claimed {read32:.1f} at 32, {read4:.1f} at 4",
         )
         self.say(
             f"{rep} batch 10 {batch10:,.0f}/s, pgqueuer {pgqueuer:,.0f}/s; batch 100: history "
             f"{history:,.0f}/s, fresh 4 threads {fresh4:,.0f}/s, 32 threads {fresh32:,.0f}/s"
         )
+
+    def _drain_read(self, name: str, threads: int, batch: int) -> tuple[float, float]:
+        """A drain's jobs/s, and the claim index entries read per job it claimed (the walks
+        that claimers racing for the same head of the queue repeat)."""
+        before = self._index_reads(name)
+        result = self._drain(name, threads, batch)
+        read = self._index_reads(name) - before
+        return result.jobs_per_s, read / result.jobs if result.jobs else 0.0
+
+    def _index_reads(self, name: str) -> int:
+        """idx_tup_read of job_queue_claim_idx, once the drain's backends (gone) flushed."""
+        with psycopg.connect(self.urls[name], autocommit=True) as conn:
+            wait_until(
+                "the drain's backends to exit (they flush their statistics as they go)",
+                lambda: _alone(conn),
+                timeout=30,
+            )
+            row: Any = conn.execute(
+                "SELECT idx_tup_read FROM pg_stat_user_indexes "
+                "WHERE indexrelname = 'job_queue_claim_idx'"
+            ).fetchone()
+        return int(row[0]) if row else 0
 
     def _completed(self, name: str) -> int:
         with psycopg.connect(self.urls[name], autocommit=True) as conn:

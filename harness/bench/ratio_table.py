@@ -32,6 +32,12 @@ TARGETS = (
         True,
     ),
     Target(
+        "function_overhead_1_client",
+        "the same, one pgbench client: no client loses a candidate to another (no retries)",
+        0.8,
+        True,
+    ),
+    Target(
         "paced_p99_ratio",
         "claim call p99 / single-row UPDATE p99, 16 clients paced at 1/2 the claim's rate",
         2.0,
