@@ -60,6 +60,11 @@ def add_bench_claim_arguments(parser: argparse.ArgumentParser) -> None:
         help="only the target ratios, small and short (the table in under 3 minutes)",
     )
     parser.add_argument(
+        "--ratios-only",
+        action="store_true",
+        help="only the target ratios, at their full sizes (the older cases left out)",
+    )
+    parser.add_argument(
         "--json",
         action="store_true",
         help="print the target ratios as one JSON object on stdout (progress on stderr)",
@@ -263,6 +268,7 @@ def run_bench_claim(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace, repeat: int) -> tuple[RatioTable, int]:
     sizes = QUICK if args.quick else replace(FULL, history=args.history)
+    only_ratios = args.quick or args.ratios_only
     with (
         tempfile.TemporaryDirectory(prefix="bench-claim-") as work,
         durable_server(args.data_root) as server,
@@ -275,13 +281,13 @@ def _run(args: argparse.Namespace, repeat: int) -> tuple[RatioTable, int]:
             + (" (quick: the ratios only)" if args.quick else "")
         )
         ratios.setup()
-        if not args.quick:
+        if not only_ratios:
             bench.setup(args.history)
         for number in range(1, repeat + 1):
             ratios.repetition(number, repeat)
-            if not args.quick:
+            if not only_ratios:
                 bench.repetition(number, repeat)
-        if args.quick:
+        if only_ratios:
             return ratios.table, 0
         bench.notes()
         return ratios.table, _report(bench, args.out)
