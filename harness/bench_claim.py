@@ -42,10 +42,11 @@ from harness.bench.cases import (
     SINGLE_SECONDS,
     UPDATE_SCRIPT,
 )
+from harness.bench.claim_report import write_report
 from harness.bench.locust_direct import LocustRunError
 from harness.bench.ratio_run import FULL, QUICK, RatioBench
 from harness.bench.ratio_table import RatioTable
-from harness.bench.report import LIMIT, Results, write_chart
+from harness.bench.report import LIMIT, Results
 from harness.bench.server import PgbenchRun, create_database, durable_server, pgbench, run_pgbench
 from harness.postgres.embedded import EmbeddedPostgres
 
@@ -290,41 +291,4 @@ def _run(args: argparse.Namespace, repeat: int) -> tuple[RatioTable, int]:
         if only_ratios:
             return ratios.table, 0
         bench.notes()
-        return ratios.table, _report(bench, args.out)
-
-
-def _report(bench: Bench, out: Path) -> int:
-    results = bench.results
-    table = results.markdown()
-    out.mkdir(parents=True, exist_ok=True)
-    chart = write_chart(
-        results,
-        out / "claims.png",
-        concurrency={
-            "ours, one job per claim": dict(SINGLE.items()),
-            "ours, complete_job_and_claim": dict(COMBINED.items()),
-            "ours, batch of 10": {n: BATCH[(10, n)] for n in (4, 32)},
-            "ours, batch of 100": {n: BATCH[(100, n)] for n in (4, 32)},
-        },
-        peers=[PGQUEUER, PROCRASTINATE],
-        growth=[case.name for case in growth.CASES],
-    )
-    audit = (
-        f"double claims: {bench.double_claims}; claimed but not completed: {bench.lost} "
-        "(over every drain of our client, every repetition)"
-    )
-    (out / "results.md").write_text(table + "\n\n" + audit + "\n")
-    raw = {
-        case: {
-            "jobs_per_s": results.rates[case],
-            "x_update_limit": results.ratios[case],
-            "claim_p99_ms": results.p99_ms.get(case, []),
-            "note": results.notes.get(case, ""),
-        }
-        for case in results.order
-    }
-    (out / "results.json").write_text(json.dumps(raw, indent=2) + "\n")
-    print(table)
-    print(audit)
-    print(f"\nchart: {chart}\ntable: {out / 'results.md'}")
-    return 0
+        return ratios.table, write_report(bench.results, bench.double_claims, bench.lost, args.out)
