@@ -9,10 +9,12 @@ between runs on a shared 2-core machine.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -40,13 +42,34 @@ from harness.bench.cases import (
     SINGLE_SECONDS,
     UPDATE_SCRIPT,
 )
-from harness.bench.report import LIMIT, Results, write_chart
+from harness.bench.claim_report import write_report
+from harness.bench.locust_direct import LocustRunError
+from harness.bench.ratio_run import FULL, QUICK, RatioBench
+from harness.bench.ratio_table import RatioTable
+from harness.bench.report import LIMIT, Results
 from harness.bench.server import PgbenchRun, create_database, durable_server, pgbench, run_pgbench
 from harness.postgres.embedded import EmbeddedPostgres
 
 
 def add_bench_claim_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--repeat", type=int, default=3, help="interleaved repetitions (>= 1)")
+    parser.add_argument(
+        "--repeat", type=int, help="interleaved repetitions (>= 1; default 3, --quick 2)"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="only the target ratios, small and short (the table in under 3 minutes)",
+    )
+    parser.add_argument(
+        "--ratios-only",
+        action="store_true",
+        help="only the target ratios, at their full sizes (the older cases left out)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the target ratios as one JSON object on stdout (progress on stderr)",
+    )
     parser.add_argument(
         "--out",
         type=Path,
@@ -221,61 +244,51 @@ class Bench:
 
 
 def run_bench_claim(args: argparse.Namespace) -> int:
-    if args.repeat < 1:
+    repeat = args.repeat if args.repeat is not None else (2 if args.quick else 3)
+    if repeat < 1:
         print("error: --repeat must be at least 1 (3 or more for medians)", file=sys.stderr)
         return 2
+    if args.history < 0:
+        print("error: --history must be 0 or more completed rows", file=sys.stderr)
+        return 2
+    started = time.monotonic()
     try:
-        with (
-            tempfile.TemporaryDirectory(prefix="bench-claim-") as work,
-            durable_server(args.data_root) as server,
-        ):
-            bench = Bench(server, Path(work))
-            bench.say(
-                f"bench-claim: durable PostgreSQL (fsync on) on 127.0.0.1:{server.port}; "
-                f"{args.repeat} interleaved repetitions"
-            )
-            bench.setup(args.history)
-            for number in range(1, args.repeat + 1):
-                bench.repetition(number, args.repeat)
-            bench.notes()
-            return _report(bench, args.out)
-    except peers.PeerUnavailableError as error:
+        # With --json, stdout carries only the JSON object: progress goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr if args.json else sys.stdout):
+            table, code = _run(args, repeat)
+    except (peers.PeerUnavailableError, LocustRunError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    if args.json:
+        print(json.dumps(table.as_json()))
+    else:
+        print(table.render())
+        print(f"bench-claim took {time.monotonic() - started:.0f} s")
+    return code
 
 
-def _report(bench: Bench, out: Path) -> int:
-    results = bench.results
-    table = results.markdown()
-    out.mkdir(parents=True, exist_ok=True)
-    chart = write_chart(
-        results,
-        out / "claims.png",
-        concurrency={
-            "ours, one job per claim": dict(SINGLE.items()),
-            "ours, complete_job_and_claim": dict(COMBINED.items()),
-            "ours, batch of 10": {n: BATCH[(10, n)] for n in (4, 32)},
-            "ours, batch of 100": {n: BATCH[(100, n)] for n in (4, 32)},
-        },
-        peers=[PGQUEUER, PROCRASTINATE],
-        growth=[case.name for case in growth.CASES],
-    )
-    audit = (
-        f"double claims: {bench.double_claims}; claimed but not completed: {bench.lost} "
-        "(over every drain of our client, every repetition)"
-    )
-    (out / "results.md").write_text(table + "\n\n" + audit + "\n")
-    raw = {
-        case: {
-            "jobs_per_s": results.rates[case],
-            "x_update_limit": results.ratios[case],
-            "claim_p99_ms": results.p99_ms.get(case, []),
-            "note": results.notes.get(case, ""),
-        }
-        for case in results.order
-    }
-    (out / "results.json").write_text(json.dumps(raw, indent=2) + "\n")
-    print(table)
-    print(audit)
-    print(f"\nchart: {chart}\ntable: {out / 'results.md'}")
-    return 0
+def _run(args: argparse.Namespace, repeat: int) -> tuple[RatioTable, int]:
+    sizes = QUICK if args.quick else replace(FULL, history=args.history)
+    only_ratios = args.quick or args.ratios_only
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-claim-") as work,
+        durable_server(args.data_root) as server,
+    ):
+        bench = Bench(server, Path(work))
+        ratios = RatioBench(server, Path(work), sizes, bench.say)
+        bench.say(
+            f"bench-claim: durable PostgreSQL (fsync on) on 127.0.0.1:{server.port}; "
+            f"{repeat} interleaved repetitions"
+            + (" (quick: the ratios only)" if args.quick else "")
+        )
+        ratios.setup()
+        if not only_ratios:
+            bench.setup(args.history)
+        for number in range(1, repeat + 1):
+            ratios.repetition(number, repeat)
+            if not only_ratios:
+                bench.repetition(number, repeat)
+        if only_ratios:
+            return ratios.table, 0
+        bench.notes()
+        return ratios.table, write_report(bench.results, bench.double_claims, bench.lost, args.out)
