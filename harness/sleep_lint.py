@@ -98,8 +98,11 @@ class _Scan(ast.NodeVisitor):
         self.generic_visit(node)
         self.function, self.clock_names = outer, outer_names
 
-    visit_FunctionDef = _visit_function
-    visit_AsyncFunctionDef = _visit_function
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
+        self._visit_function(node)
+
+    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> None:
+        self._visit_function(node)
 
     def _is_clock(self, node: ast.AST) -> bool:
         if not isinstance(node, ast.Call) or (name := _dotted(node.func)) is None:
@@ -135,16 +138,16 @@ class _Scan(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Call(self, node: ast.Call) -> None:
-        name = _dotted(node.func)
-        if name is not None:
-            module, attr = name
-            if attr == "sleep" and (
-                module == "time" or (module == "" and "sleep" in self.from_time)
-            ):
-                self._hit(node, "sleep")
-            elif attr == "sleep" and module in ASYNC_SLEEPS and not _yields_only(node):
-                self._hit(node, "sleep")
+        if (name := _dotted(node.func)) is not None and self._is_sleep(*name, node):
+            self._hit(node, "sleep")
         self.generic_visit(node)
+
+    def _is_sleep(self, module: str, attr: str, call: ast.Call) -> bool:
+        if attr != "sleep":
+            return False
+        if module in ASYNC_SLEEPS:
+            return not _yields_only(call)
+        return module == "time" or (module == "" and "sleep" in self.from_time)
 
 
 def _yields_only(call: ast.Call) -> bool:
