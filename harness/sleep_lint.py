@@ -33,6 +33,7 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("harness/waiting.py", "wait_until", "sleep"): (
         "the poll interval of the bounded wait itself: every other wait goes through it"
     ),
+    ("harness/waiting.py", "wait_until_async", "sleep"): "the same, for async tests",
     ("harness/faults.py", "crash_and_restart", "sleep"): (
         "the outage is the fault: the server stays down for `downtime` seconds"
     ),
