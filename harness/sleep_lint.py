@@ -37,6 +37,9 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("harness/faults.py", "crash_and_restart", "sleep"): (
         "the outage is the fault: the server stays down for `downtime` seconds"
     ),
+    ("tests/hostile/test_hostile_http.py", "exchange", "sleep"): (
+        "the gap between body parts is the slow client under test (0 for the fast ones)"
+    ),
     ("tests/integration/test_worker_job_limits.py", "__call__", "sleep"): (
         "a handler that must be slow (stuck in Python) to be killed by the job time limit"
     ),
