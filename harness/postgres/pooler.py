@@ -170,8 +170,6 @@ class PgBouncer:
             except PostgresSourceError:
                 if "Address already in use" not in self._log_tail():
                     raise
-                continue
-            break
         self.stop()
         raise PostgresSourceError(f"pooler: PgBouncer did not start:\n{self._log_tail()}".rstrip())
 
