@@ -69,8 +69,8 @@ def test_a_host_that_never_answers_cannot_hold_the_run(silent_host: str, tmp_pat
         "DRAGONFLY_TARGET_DASHBOARD_URL": silent_host,
         "SUPABASE_URL_PROD": silent_host,
     }
-    # A deadline six times the run's own budget: a host that held the run fails the test here.
-    run = run_smoke(env, "--check-timeout", "1.5", "--deadline", "5", tmp_path=tmp_path, timeout=30)
+    # A deadline of 12 times the run's budget (a held run lasts SMOKE_TIMEOUT): it fails here.
+    run = run_smoke(env, "--check-timeout", "1.5", "--deadline", "5", tmp_path=tmp_path, timeout=60)
 
     assert run.code == 1
     assert run.detail("api_root") == "timed out after 1.5s (no answer)"
