@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import anyio
+
 T = TypeVar("T")
 
 
@@ -22,4 +24,15 @@ def wait_until(
         if result := check():
             return result
         time.sleep(poll)
+    raise WaitTimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+async def wait_until_async(
+    what: str, check: Callable[[], T | None], timeout: float = 90.0, poll: float = 0.05
+) -> T:
+    """`wait_until` for async tests: polls without blocking the event loop."""
+    with anyio.move_on_after(timeout):
+        while not (result := check()):
+            await anyio.sleep(poll)
+        return result
     raise WaitTimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")

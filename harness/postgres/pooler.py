@@ -12,7 +12,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -25,6 +24,7 @@ from harness.network import free_port
 from harness.postgres.embedded import ensure_server_user, let_others_traverse, start_embedded
 from harness.postgres.server import PostgresServer, PostgresSourceError
 from harness.secret_files import write_secret
+from harness.waiting import WaitTimeoutError, wait_until
 
 PGBOUNCER = os.environ.get("DRAGONFLY_PGBOUNCER", "") or "/usr/sbin/pgbouncer"
 # Server connections per (database, user) pair: small, so clients share them as in production.
@@ -160,17 +160,14 @@ class PgBouncer:
                 extra_groups=[] if self.user else None,
                 start_new_session=True,
             )
-            deadline = time.monotonic() + START_TIMEOUT
             try:
-                while time.monotonic() < deadline:
-                    if self._answers():
-                        return
-                    time.sleep(0.05)
+                wait_until("PgBouncer to answer", self._answers, START_TIMEOUT)
+                return
+            except WaitTimeoutError:
+                break
             except PostgresSourceError:
                 if "Address already in use" not in self._log_tail():
                     raise
-                continue
-            break
         self.stop()
         raise PostgresSourceError(f"pooler: PgBouncer did not start:\n{self._log_tail()}".rstrip())
 

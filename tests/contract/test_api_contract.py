@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 import httpx
 import psycopg
 import pytest
@@ -69,9 +69,9 @@ async def test_health_answers_without_the_database_and_readyz_does_not(
     caplog.set_level(logging.DEBUG)
     async with running(DOWN_URL) as (app, client):
         root, health = await client.get("/"), await client.get("/health")
-        started = time.monotonic()
-        ready = await client.get("/readyz")
-        waited = time.monotonic() - started
+        # The pool gives up after CONNECT_TIMEOUT (2 s), not after psycopg_pool's default 30 s.
+        with anyio.fail_after(15):
+            ready = await client.get("/readyz")
         status = await client.get("/api/v1/system/status")
         assert observe_queue_depth(app.state.pool) == []
 
@@ -80,7 +80,6 @@ async def test_health_answers_without_the_database_and_readyz_does_not(
         assert response.json() == {"status": "ok", "service": "dragonfly-api", "environment": "dev"}
     assert_error(ready, 503, "database_unavailable", "retry in a few seconds")
     assert ready.headers["Retry-After"] == "5"
-    assert waited < 5.0  # the pool gives up after CONNECT_TIMEOUT, not the client's timeout
     assert_error(status, 503, "database_unavailable", "/readyz")
     assert DB_PASSWORD not in caplog.text
 

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 from harness.asgi import assert_error, serve_in_process
+from harness.waiting import wait_until_async
 from reference.api.errors import ApiError
 from reference.api.uploads import check_csv
 from reference.config import load_settings
@@ -152,16 +153,15 @@ async def test_a_job_left_from_a_deleted_batch_is_not_reused(
 
 
 async def _lock_waiters(conn: psycopg.Connection[Any], expected: int) -> None:
-    with anyio.fail_after(10):
-        while True:
-            (waiting,) = one_row(
-                conn,
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'",
-            )
-            if waiting >= expected:
-                return
-            await anyio.sleep(0.02)
+    def enough_waiting() -> bool:
+        (waiting,) = one_row(
+            conn,
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        return bool(waiting >= expected)
+
+    await wait_until_async(f"{expected} requests waiting on the lock", enough_waiting, 10, 0.02)
 
 
 async def test_two_concurrent_uploads_of_a_new_file_give_one_202_and_one_409(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import psycopg
@@ -182,7 +181,17 @@ def test_an_idle_worker_makes_no_traces(
     reference_stack: ReferenceStack, otel_collector: OtlpCollector
 ) -> None:
     reference_stack.start_worker("ingest", WORKER_POLL_INTERVAL="0.05")
-    time.sleep(1.5)  # about 30 empty polls
+    wait_until(
+        "twenty empty polls in the exported claim metric",
+        lambda: any(
+            service == INGEST_SERVICE
+            and name == "messaging.client.operation.duration"
+            and attributes["messaging.operation.name"] == "claim_pending_job"
+            and value >= 20
+            for service, name, attributes, value in otel_collector.metric_points()
+        ),
+        timeout=60,
+    )
     assert reference_stack.stop() == {"ingest": 0}
 
     traces = {span.trace_id for span in otel_collector.spans() if span.service == INGEST_SERVICE}

@@ -9,7 +9,6 @@ slowly is closed by the server; a file name over 255 characters is refused namin
 from __future__ import annotations
 
 import socket
-import time
 from typing import Any
 
 import psycopg
@@ -157,7 +156,6 @@ def test_a_connection_that_sends_its_head_slowly_is_closed_by_the_server(
 ) -> None:
     with socket.create_connection(("127.0.0.1", api.api_port), SOCKET_TIMEOUT) as sock:
         sock.sendall(b"POST /api/v1/intake/upload HTTP/1.1\r\nHost: t\r\n")
-        started = time.monotonic()
 
         def server_answered_or_closed() -> bytes | None:
             # One header line a second would keep any idle timer at bay; the head never ends.
@@ -172,7 +170,9 @@ def test_a_connection_that_sends_its_head_slowly_is_closed_by_the_server(
                 return None
             return data or b"(closed)"
 
-        reply = wait_until("the server to give up on the head", server_answered_or_closed, 12.0)
+        # The deadline is the check: a server without a header timeout never answers.
+        reply = wait_until(
+            "the server to give up on the head", server_answered_or_closed, 10 * HEADER_TIMEOUT
+        )
 
-    assert time.monotonic() - started < 10 * HEADER_TIMEOUT
     assert reply == b"(closed)" or reply.startswith(b"HTTP/1.1 408"), reply[:300]

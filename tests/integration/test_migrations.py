@@ -6,7 +6,6 @@ import hashlib
 import secrets
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -18,6 +17,7 @@ from psycopg import sql
 
 from harness.postgres.databases import TestDatabases
 from harness.postgres.server import PostgresServer
+from harness.waiting import wait_until
 from reference.db import MigrationError, apply_migrations, load_migrations
 
 Snapshot = dict[str, list[tuple[Any, ...]]]
@@ -72,11 +72,10 @@ SNAPSHOT_QUERIES = {
 
 # Waits for a "go" file, so both processes hit the database at the same moment.
 BARRIER = """
-import time
 from pathlib import Path
+from harness.waiting import wait_until
 Path(sys.argv[2] + ".ready").write_text("")
-while not Path(sys.argv[3]).exists():
-    time.sleep(0.001)
+wait_until("the go file", Path(sys.argv[3]).exists, timeout=60, poll=0.001)
 """
 RUNNER = """
 import sys
@@ -169,12 +168,16 @@ def race(script: str, url: str, workdir: Path) -> list[tuple[int, str, str]]:
         for i in range(2)
     ]
     try:
-        deadline = time.monotonic() + 30
-        while not all((workdir / f"{go.name}-{i}.ready").exists() for i in range(2)):
-            assert time.monotonic() < deadline, "the racing processes never got ready"
-            if any(proc.poll() is not None for proc in procs):
-                break  # one died before the barrier: communicate() below reports why
-            time.sleep(0.005)
+        wait_until(
+            "the racing processes to get ready",
+            # One died before the barrier: communicate() below reports why.
+            lambda: (
+                all((workdir / f"{go.name}-{i}.ready").exists() for i in range(2))
+                or any(proc.poll() is not None for proc in procs)
+            ),
+            timeout=30,
+            poll=0.005,
+        )
         go.write_text("")
         results = []
         for proc in procs:

@@ -8,7 +8,6 @@ copy of the function with its lock clause removed, created in this test's own da
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +25,11 @@ CLAIM = "ops.claim_pending_job(text[], text, integer, interval)"
 REAP = "ops.reap_stuck_jobs(interval)"
 ENQUEUE = "ops.queue_job(text, jsonb, integer, timestamptz, text, jsonb, integer)"
 WORKERS = 12
-IDLE_CLAIMS_BEFORE_STOP = 3  # a claim can come back empty while others hold the last rows
+# A claim can come back empty while others hold the last rows: stop only when none is pending.
+NONE_PENDING = (
+    "SELECT NOT EXISTS (SELECT 1 FROM ops.job_queue"
+    " WHERE status = 'pending' AND job_type = 'ingest_csv')"
+)
 
 
 def replace_in_function(conn: psycopg.Connection[Any], signature: str, old: str, new: str) -> None:
@@ -63,15 +66,14 @@ def drain_concurrently(connect: Connect, batch_size: int) -> Drain:
     start = threading.Barrier(WORKERS)
 
     def work(index: int) -> None:
-        queue = QueueClient(connect())
+        conn = connect()
+        queue = QueueClient(conn)
         worker_id = f"worker-{index}"
         start.wait()
-        idle = 0
-        while idle < IDLE_CLAIMS_BEFORE_STOP:
+        while True:
             jobs = queue.claim_pending_job([JobType.INGEST_CSV], worker_id, batch_size)
-            idle = 0 if jobs else idle + 1
-            if not jobs:
-                time.sleep(0.01)
+            if not jobs and conn.execute(NONE_PENDING).fetchone() == (True,):
+                return
             done = [queue.complete_job(job.id, worker_id) for job in jobs]
             with drain.lock:
                 drain.claimed.extend(job.id for job in jobs)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -21,25 +20,24 @@ from reference.workers import ingest_processor
 from reference.workers.context import JobContext
 from reference.workers.loop import Worker, WorkerSpec
 
-JOB_SECONDS = 3.0  # how long the probe handler works (it stops early when its lease is lost)
 LOCK_TIMEOUT = 1.5  # seconds: the job outlives it twice, so only extension keeps it held
 
 
 class Probe:
-    """A load_probe handler that works JOB_SECONDS and notes whether it saw its lease lost."""
+    """A load_probe handler that works until the test releases it (or its lease is lost), and
+    notes whether it saw its lease lost."""
 
     def __init__(self) -> None:
         self.started = threading.Event()
+        self.release = threading.Event()
         self.saw_lease_lost = False
 
     def __call__(self, job: Job, context: JobContext) -> None:
         self.started.set()
-        deadline = time.monotonic() + JOB_SECONDS
-        while time.monotonic() < deadline:
+        while not self.release.wait(0.02):
             if context.lease_lost():
                 self.saw_lease_lost = True
                 return
-            time.sleep(0.02)
 
 
 @pytest.fixture
@@ -63,6 +61,7 @@ def running_worker(worker_database_url: str, probe: Probe) -> Iterator[Worker]:
     thread = threading.Thread(target=worker.run, name="worker-under-test")
     thread.start()
     yield worker
+    probe.release.set()  # a test that failed mid-job must not leave the handler held
     worker.stop.set()
     thread.join(timeout=30)
     assert not thread.is_alive()
@@ -80,7 +79,8 @@ def test_the_worker_heartbeats_while_a_long_job_runs(
     job_id = queue.queue_job(JobType.LOAD_PROBE)
     assert probe.started.wait(10)
     seen: set[Any] = set()
-    while True:
+
+    def beats_mid_job() -> bool:
         # One snapshot: the job and the heartbeat read apart could straddle the job's end.
         row = db_conn.execute(
             "SELECT h.status, h.last_seen_at, q.status::text FROM ops.worker_heartbeats AS h, "
@@ -88,25 +88,41 @@ def test_the_worker_heartbeats_while_a_long_job_runs(
             (running_worker.worker_id, job_id),
         ).fetchone()
         assert row is not None
-        if row[2] != "processing":
-            break
-        assert row[0] == "busy"
+        assert (row[0], row[2]) == ("busy", "processing"), row  # the handler is held
         seen.add(row[1])
-        time.sleep(0.05)
+        return len(seen) >= 4
 
-    # JOB_SECONDS at a 0.2 s heartbeat: about fifteen beats; the loop alone gives none mid-job.
-    assert len(seen) >= 4, sorted(seen)
+    # The handler is held until four beats are seen; the loop alone gives none mid-job.
+    wait_until("four heartbeats while the job runs", beats_mid_job, timeout=30)
+    probe.release.set()
+    wait_until("the job to complete", lambda: _job(queue, job_id).status is JobStatus.COMPLETED)
 
 
 def test_an_extended_lease_outlives_the_lock_timeout_and_the_job_completes(
-    running_worker: Worker, probe: Probe, queue: QueueClient
+    running_worker: Worker, probe: Probe, queue: QueueClient, db_conn: psycopg.Connection[Any]
 ) -> None:
     job_id = queue.queue_job(JobType.LOAD_PROBE)
     assert probe.started.wait(10)
     reaped: list[Job] = []
-    while _job(queue, job_id).status is JobStatus.PROCESSING:
-        reaped += queue.reap_stuck_jobs(timedelta(seconds=LOCK_TIMEOUT))  # the worker's own
-        time.sleep(0.1)
+    began = db_conn.execute("SELECT clock_timestamp()").fetchone()  # locked_at moves on extension
+
+    def held_past_two_lock_timeouts() -> bool:
+        reaped.extend(queue.reap_stuck_jobs(timedelta(seconds=LOCK_TIMEOUT)))  # the worker's own
+        row = db_conn.execute(
+            "SELECT status::text, clock_timestamp() - %s > make_interval(secs => %s)"
+            " FROM ops.job_queue WHERE id = %s",
+            (began[0] if began else None, 2 * LOCK_TIMEOUT, job_id),
+        ).fetchone()
+        assert row is not None
+        assert row[0] == "processing", (row, reaped)
+        return bool(row[1])
+
+    # The handler is held until the job is older than two lock timeouts by the database's clock.
+    wait_until("the job to outlive its lock timeout twice", held_past_two_lock_timeouts, 30)
+    probe.release.set()
+    wait_until(
+        "the job to complete", lambda: _job(queue, job_id).status is not JobStatus.PROCESSING
+    )
 
     assert reaped == []
     job = _job(queue, job_id)

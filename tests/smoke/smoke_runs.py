@@ -62,9 +62,15 @@ def secrets_in(env: Mapping[str, str]) -> list[str]:
 
 
 def run_smoke(
-    env: Mapping[str, str], *args: str, tmp_path: Path, command: tuple[str, ...] = ()
+    env: Mapping[str, str],
+    *args: str,
+    tmp_path: Path,
+    command: tuple[str, ...] = (),
+    timeout: float = SMOKE_TIMEOUT,
 ) -> SmokeRun:
-    """`python -m smoke ARGS` with exactly `env` (plus PATH and friends); no secret in output."""
+    """`python -m smoke ARGS` with exactly `env` (plus PATH and friends); no secret in output.
+
+    A run that outlasts `timeout` seconds fails the test (subprocess.TimeoutExpired)."""
     report = tmp_path / f"smoke-{len(list(tmp_path.glob('smoke-*.json')))}.json"
     full_env = {name: os.environ[name] for name in BASICS if name in os.environ}
     full_env.update(env)
@@ -73,7 +79,7 @@ def run_smoke(
         env=full_env,
         capture_output=True,
         text=True,
-        timeout=SMOKE_TIMEOUT,
+        timeout=timeout,
     )
     output = process.stdout + process.stderr + (report.read_text() if report.exists() else "")
     for secret in secrets_in(env):

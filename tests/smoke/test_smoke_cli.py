@@ -8,7 +8,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,12 +69,10 @@ def test_a_host_that_never_answers_cannot_hold_the_run(silent_host: str, tmp_pat
         "DRAGONFLY_TARGET_DASHBOARD_URL": silent_host,
         "SUPABASE_URL_PROD": silent_host,
     }
-    started = time.monotonic()
-    run = run_smoke(env, "--check-timeout", "1.5", "--deadline", "5", tmp_path=tmp_path)
-    elapsed = time.monotonic() - started
+    # A deadline of 12 times the run's budget (a held run lasts SMOKE_TIMEOUT): it fails here.
+    run = run_smoke(env, "--check-timeout", "1.5", "--deadline", "5", tmp_path=tmp_path, timeout=60)
 
     assert run.code == 1
-    assert elapsed < 15, f"the run took {elapsed:.1f}s"
     assert run.detail("api_root") == "timed out after 1.5s (no answer)"
     assert "budget (--deadline) was used up" in run.detail("dashboard")
     assert all(c["status"] != "passed" for n, c in run.checks.items() if n != "config")

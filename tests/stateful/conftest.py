@@ -23,3 +23,16 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.write_sep("-", "queue state machine: totals over the run")
     for what, count in sorted(totals.items()):
         terminalreporter.write_line(f"{what:>28}: {count}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep the counts check right after its state machine, whatever the test order.
+
+    It reads what the machine did; pytest-randomly (tryfirst) shuffles before this runs, and a
+    check shuffled ahead of the machine would only skip.
+    """
+    for check in [item for item in items if item.name == "test_the_machine_reached_the_counts"]:
+        machine_id = check.nodeid.rsplit("::", 1)[0] + "::TestQueueModelMachine"
+        items.remove(check)
+        machines = [n for n, item in enumerate(items) if item.nodeid.startswith(machine_id)]
+        items.insert(max(machines) + 1 if machines else len(items), check)

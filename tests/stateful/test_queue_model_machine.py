@@ -353,7 +353,8 @@ TestQueueModelMachine = QueueModelMachine.TestCase
 
 
 def test_the_machine_reached_the_counts(machine_totals: Counter[str]) -> None:
-    """Runs after the machine (file order): its totals must reach the profile's minimums."""
+    """Runs right after the machine (tests/stateful/conftest.py keeps it there under random
+    order): its totals must reach the profile's minimums."""
     if not machine_totals:
         pytest.skip("the state machine did not run in this session (deselected?)")
     minimums = MINIMUM_COUNTS.get(current_profile(), {})
