@@ -11,9 +11,13 @@ whose completion changes nothing: the rate is the jobs completed, counted in the
 
 from __future__ import annotations
 
+from reference.jobqueue import DEFAULT_LOCK_TIMEOUT
+
+LEASE = f"interval '{int(DEFAULT_LOCK_TIMEOUT.total_seconds())} seconds'"
+
 FUNCTIONS = (
     "SELECT id AS job FROM ops.claim_pending_job('{load_probe}', 'pgbench-' || :client_id, 1, "
-    "interval '30 minutes') \\gset\n"
+    f"{LEASE}) \\gset\n"
     "SELECT ops.complete_job(:job, 'pgbench-' || :client_id);\n"
 )
 
@@ -35,10 +39,10 @@ ORDER BY q.priority DESC, q.run_at, q.id LIMIT 1 FOR UPDATE SKIP LOCKED), \
 taken AS ( \
 UPDATE ops.job_queue AS q SET status = 'processing', locked_at = ops.clock(), \
 locked_by = 'pgbench-' || :client_id, \
-lease_expires_at = ops.clock() + interval '30 minutes', attempts = q.attempts + 1 \
+lease_expires_at = ops.clock() + __LEASE__, attempts = q.attempts + 1 \
 WHERE q.id = ANY (ARRAY(SELECT locked.id FROM locked)) RETURNING q.*) \
 SELECT coalesce((SELECT id FROM taken), '00000000-0000-0000-0000-000000000000') AS job \\gset
-"""
+""".replace("__LEASE__", LEASE)
 
 _COMPLETE = (
     "UPDATE ops.job_queue AS q SET status = 'completed', completed_at = ops.clock(), "

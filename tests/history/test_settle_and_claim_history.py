@@ -32,6 +32,9 @@ JOB_TYPES = ["load_probe"]
 LEASE = timedelta(milliseconds=5)  # each claim's lease: it expires while handlers run
 DRAIN_ROUNDS = 50
 CATCH_OPERATIONS = 4000  # per broken-queue run: each mutant showed 3-4 violations in 2,400
+# The race the mutants open needs a lease to expire between a handler's fence and its settlement:
+# one run of CATCH_OPERATIONS usually shows it, not always (seen missing once in a loaded run).
+CATCH_RUNS = 4
 LEASE_LOST = "DFQ03"
 
 
@@ -217,6 +220,9 @@ def test_the_checker_catches_an_unfenced_settlement(
     """complete_job_and_claim completes through ops.complete_job; batches through
     ops.complete_jobs: either unfenced completes a job another worker holds."""
     next(m for m in MUTANTS if m.name == mutant).apply(db_conn)
-    problems = run_loop_history(db_connect, CATCH_OPERATIONS)
-    assert problems, f"the history checker missed {mutant}"
-    print(f"{mutant}: {len(problems)} violations, first: {problems[0]}")
+    runs, problems = 0, []
+    while not problems and runs < CATCH_RUNS:
+        runs += 1
+        problems = run_loop_history(db_connect, CATCH_OPERATIONS)
+    assert problems, f"the history checker missed {mutant} in {runs} runs"
+    print(f"{mutant}: {len(problems)} violations in run {runs}, first: {problems[0]}")
