@@ -8,14 +8,13 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from harness.bench_claim import add_bench_claim_arguments, run_bench_claim
-from harness.demo import DEMO_CSV
-from harness.migrate_command import add_migrate_arguments, run_migrate
 from harness.postgres.sources import PostgresSource
-from harness.stack_runner import UpOptions, run_up
+from harness.schema.migrate_command import add_migrate_arguments, run_migrate
+from harness.stack.demo import DEMO_CSV
+from harness.stack.runner import UpOptions, run_up
 from harness.targets import add_target_arguments
-from loadtests.arguments import add_load_arguments
-from loadtests.run import run_load  # no Locust import here: Locust runs as its own process
+
+# smoke and loadtests build on the harness: they are imported where their command needs them.
 
 
 def _port(value: str) -> int:
@@ -89,11 +88,15 @@ def _add_load_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     load = commands.add_parser(
         "load", help="Locust load test of the claim path: seed, run headless, audit, report"
     )
+    from loadtests.arguments import add_load_arguments  # noqa: PLC0415 - see the top
+
     add_load_arguments(load)
     add_target_arguments(load.add_argument_group("target (default: the local reference stack)"))
     bench = commands.add_parser(
         "bench-claim", help="claims/s against concurrency and table size, beside the peer queues"
     )
+    from harness.bench.claim import add_bench_claim_arguments  # noqa: PLC0415 - as load's
+
     add_bench_claim_arguments(bench)
 
 
@@ -109,14 +112,26 @@ def run_build_image(tag: str | None) -> int:
     return 0
 
 
+def _run_load(args: argparse.Namespace) -> int:
+    from loadtests.run import run_load  # noqa: PLC0415 - Locust itself runs as its own process
+
+    return run_load(args)
+
+
+def _run_bench_claim(args: argparse.Namespace) -> int:
+    from harness.bench.claim import run_bench_claim  # noqa: PLC0415 - it drives loadtests' users
+
+    return run_bench_claim(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "build-pg-image":
         return run_build_image(args.tag)
     handlers: dict[str, Callable[[argparse.Namespace], int]] = {
         "migrate": run_migrate,
-        "load": run_load,
-        "bench-claim": run_bench_claim,
+        "load": _run_load,
+        "bench-claim": _run_bench_claim,
     }
     if args.command in handlers:
         return handlers[args.command](args)
@@ -125,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_smoke(args)
     if args.command == "bench-ingest":
-        from harness.bench_ingest import run_benchmark  # noqa: PLC0415
+        from harness.bench.ingest import run_benchmark  # noqa: PLC0415
 
         return run_benchmark(args.rows, args.repeat)
     options = UpOptions(

@@ -33,7 +33,7 @@ ALLOWED: dict[tuple[str, str, str], str] = {
         "the poll interval of the bounded wait itself: every other wait goes through it"
     ),
     ("harness/waiting.py", "wait_until_async", "sleep"): "the same, for async tests",
-    ("harness/faults.py", "crash_and_restart", "sleep"): (
+    ("harness/faults/__init__.py", "crash_and_restart", "sleep"): (
         "the outage is the fault: the server stays down for `downtime` seconds"
     ),
     ("tests/hostile/test_hostile_http.py", "exchange", "sleep"): (

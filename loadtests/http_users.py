@@ -17,7 +17,7 @@ import psycopg
 from locust import HttpUser, between, task
 from locust.exception import StopUser
 
-from harness.csvgen import write_simplicity_csv
+from harness.inputs.csvgen import write_simplicity_csv
 from loadtests.options import API_KEY_ENV, LoadSettings
 from loadtests.sql import query
 from reference.pooling import connect_kwargs

@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from harness.csvgen import write_simplicity_csv
-from harness.demo import DemoError, finished_batch, upload_csv
+from harness.inputs.csvgen import write_simplicity_csv
+from harness.stack.demo import DemoError, finished_batch, upload_csv
 from harness.waiting import wait_until
 from loadtests.sql import query
 from reference.pooling import connect_kwargs

@@ -22,11 +22,11 @@ from typing import Any
 
 import psycopg
 
-from harness.local_stack import local_stack
 from harness.network import free_port
 from harness.postgres.server import PostgresSourceError
 from harness.postgres.sources import PostgresSource, open_server
-from harness.processes import service_environment
+from harness.stack.local import local_stack
+from harness.stack.processes import service_environment
 from harness.targets import Target, TargetError, resolve_target
 from harness.waiting import WaitTimeoutError, wait_until
 from loadtests.arguments import SCENARIOS

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from harness.access_catalog import FIX_MIGRATION, access_problems
+from harness.schema.access_catalog import FIX_MIGRATION, access_problems
 from smoke.context import SmokeContext, first_line
 from smoke.dashboard import BAKED_VALUE, _bundle
 from smoke.http_checks import HTTP_TIMEOUT, get

@@ -20,8 +20,8 @@ from pathlib import Path
 from opentelemetry import trace
 from pydantic import SecretStr
 
-from harness.local_stack import local_stack
 from harness.postgres.server import PostgresSourceError
+from harness.stack.local import local_stack
 from harness.targets import Mode, Target, TargetError, resolve_target
 from reference.db import MigrationError
 from reference.masking import masker

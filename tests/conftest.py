@@ -1,6 +1,6 @@
 """Shared test configuration; the database fixtures come from the installed harness plugin."""
 
-from harness.hypothesis_profiles import register_profiles
+from harness.plugin.hypothesis_profiles import register_profiles
 
 pytest_plugins = ["pytester"]
 

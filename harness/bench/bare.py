@@ -17,9 +17,9 @@ LEASE = f"interval '{int(DEFAULT_LOCK_TIMEOUT.total_seconds())} seconds'"
 
 FUNCTIONS = (
     "SELECT id AS job FROM ops.claim_pending_job('{load_probe}', 'pgbench-' || :client_id, 1, "
-    f"{LEASE}) \\gset\n"
+    "__LEASE__) \\gset\n"
     "SELECT ops.complete_job(:job, 'pgbench-' || :client_id);\n"
-)
+).replace("__LEASE__", LEASE)
 
 _CLAIM = """\
 WITH candidates AS MATERIALIZED ( \

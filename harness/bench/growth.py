@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 
 from harness.bench.ours import LOAD_TYPE, Drain, drain, fill_completed, fill_pending
-from harness.plan_capture import NestedPlans, buffers, nodes, table_scans
+from harness.bench.plan_capture import NestedPlans, buffers, nodes, table_scans
 
 GROWTH_THREADS = 16
 GROWTH_MAX_JOBS = 1_000  # claimed per case and repetition: a small bite of every backlog

@@ -13,7 +13,7 @@ import psycopg
 
 from harness.bench import ours
 from harness.network import free_port
-from harness.processes import service_environment
+from harness.stack.processes import service_environment
 from loadtests.audit import create_audit_tables, seed_jobs
 from loadtests.locust_processes import LocustRun, start_locust
 from loadtests.options import DB_URL_ENV

@@ -1,8 +1,8 @@
 """Shared by the contract tests: the target's API and database, and the committed OpenAPI.
 
-With no target named (see harness.pytest_target) `contract_api` is the reference in-process and
-`contract_db` this test's database; with one named they are the deployment's, and the database
-session is read-only unless --allow-writes is given.
+With no target named (see harness.plugin.target_options) `contract_api` is the reference
+in-process and `contract_db` this test's database; with one named they are the deployment's,
+and the database session is read-only unless --allow-writes is given.
 """
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ from typing import Any
 
 import pytest
 
-from harness.contract_target import TargetApi, target_client, target_db_connection
 from harness.targets import Target
+from harness.targets.contract import TargetApi, target_client, target_db_connection
 
 OPENAPI_SNAPSHOT = Path(__file__).with_name("openapi.json")
 
 
 @pytest.fixture
 def anyio_backend() -> str:
-    """The async tests run on asyncio (see harness.asgi)."""
+    """The async tests run on asyncio (see harness.stack.asgi)."""
     return "asyncio"
 
 

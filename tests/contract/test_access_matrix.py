@@ -1,4 +1,4 @@
-"""The access matrix (harness/access_matrix.py, the README's table), cell by cell.
+"""The access matrix (harness/schema/access_matrix.py, the README's table), cell by cell.
 
 Against this test's database every cell is tried as its role, inside a transaction
 (`SET LOCAL ROLE`, never a session setting): an allowed cell gets past the permission check,
@@ -16,8 +16,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from harness.access_catalog import access_problems
-from harness.access_matrix import (
+from harness.schema.access_catalog import access_problems
+from harness.schema.access_matrix import (
     FUNCTIONS,
     POLICY_ROLES,
     PRIVILEGES,
@@ -29,7 +29,7 @@ from harness.access_matrix import (
 )
 
 Conn = psycopg.Connection[Any]
-FIX = "add its decision to harness/access_matrix.py and its GRANT to a migration"
+FIX = "add its decision to harness/schema/access_matrix.py and its GRANT to a migration"
 
 
 def _rows(conn: Conn, name: str, **params: object) -> list[tuple[Any, ...]]:

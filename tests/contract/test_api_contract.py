@@ -13,8 +13,8 @@ import httpx
 import psycopg
 import pytest
 
-from harness.asgi import InProcessApi, assert_error, serve_in_process
-from harness.processes import ReferenceStack
+from harness.stack.asgi import InProcessApi, assert_error, serve_in_process
+from harness.stack.processes import ReferenceStack
 from reference.api import create_app
 from reference.api.queue_depth import OPEN_STATUSES, observe_queue_depth
 from reference.config import load_settings
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.anyio
 
 @asynccontextmanager
 async def running(database_url: str, api_key: str | None = API_KEY) -> AsyncIterator[InProcessApi]:
-    """The app in-process (see harness.asgi), with the API key unless it is None."""
+    """The app in-process (see harness.stack.asgi), with the API key unless it is None."""
     env = {"DATABASE_URL": database_url, "MAX_UPLOAD_BYTES": "2048"}
     settings = load_settings({**env, **({"DRAGONFLY_API_KEY": api_key} if api_key else {})})
     async with serve_in_process(settings, secrets=[API_KEY, DB_PASSWORD]) as served:

@@ -12,7 +12,7 @@ import httpx
 import psycopg
 import pytest
 
-from harness.asgi import assert_error, serve_in_process
+from harness.stack.asgi import assert_error, serve_in_process
 from reference.api.errors import ApiError
 from reference.api.uploads import check_csv
 from reference.config import load_settings

@@ -3,8 +3,9 @@
 Every operation gets generated requests (valid ones and, for the negative mode, invalid ones),
 with the key for writes and, for half of them, the id of a batch and a job that really exist, so
 the cases reach past the 404s. No case may get a 5xx or a response the schema does not describe.
-The number of cases per operation is the Hypothesis profile's (see harness.hypothesis_profiles),
-capped at MAX_EXAMPLES here so the default run stays short; DRAGONFLY_FUZZ_EXAMPLES raises it.
+The number of cases per operation is the Hypothesis profile's (see
+harness.plugin.hypothesis_profiles), capped at MAX_EXAMPLES here so the default run stays
+short; DRAGONFLY_FUZZ_EXAMPLES raises it.
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from schemathesis.generation.case import Case
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import ignored_auth
 
-from harness.contract_target import LOCAL_BASE_URL, TargetApi
-from harness.csvgen import FILE_KINDS, as_file_kind
+from harness.inputs.csvgen import FILE_KINDS, as_file_kind
+from harness.targets.contract import LOCAL_BASE_URL, TargetApi
 
 MAX_EXAMPLES = int(os.environ.get("DRAGONFLY_FUZZ_EXAMPLES", "25"))
 SPEC = json.loads(Path(__file__).with_name("openapi.json").read_text())
@@ -78,7 +79,7 @@ def simplicity_csv(draw: st.DrawFn) -> bytes:
     return as_file_kind(buffer.getvalue().encode(), kind)
 
 
-# The code each file kind is refused with (harness.csvgen.FILE_KINDS); None: accepted.
+# The code each file kind is refused with (harness.inputs.csvgen.FILE_KINDS); None: accepted.
 KIND_REFUSALS: dict[str, tuple[int, str] | None] = {
     "csv": None,
     "repeated-header": None,

@@ -11,7 +11,7 @@ import httpx
 import psycopg
 import pytest
 
-from harness.asgi import assert_error, serve_in_process
+from harness.stack.asgi import assert_error, serve_in_process
 from harness.waiting import wait_until_async
 from reference.api.errors import ApiError
 from reference.api.uploads import check_csv
@@ -28,7 +28,7 @@ VALID_CSV = HEADER_ROW + b'2024-CV-0001,Acme Funding LLC,John Doe,"$1,234.56",01
 
 @pytest.fixture
 async def client(api_database_url: str) -> AsyncIterator[httpx.AsyncClient]:
-    """The app in-process (see harness.asgi), with the API key and the upload limit above."""
+    """The app in-process (see harness.stack.asgi), with the API key and the upload limit above."""
     settings = load_settings(
         {
             "DATABASE_URL": api_database_url,

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from harness.processes import ReferenceStack
+from harness.stack.processes import ReferenceStack
 from reference.pooling import connect_kwargs
 
 ROOT = Path(__file__).resolve().parents[2]

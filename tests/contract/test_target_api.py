@@ -16,8 +16,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from harness.contract_target import TargetApi
 from harness.targets import Target
+from harness.targets.contract import TargetApi
 from harness.waiting import wait_until
 from reference.config import load_settings
 from reference.jobqueue import JobType, QueueClient

@@ -18,7 +18,7 @@ import httpx
 import psycopg
 import pytest
 
-from harness.asgi import assert_error, serve_in_process
+from harness.stack.asgi import assert_error, serve_in_process
 from reference.config import load_settings
 
 API_KEY = "test-key-sniff-5d1c"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 
-from harness.csvgen import write_simplicity_csv
-from harness.demo import finished_batch, upload_csv
-from harness.otel_collector import OtlpCollector
+from harness.inputs.csvgen import write_simplicity_csv
+from harness.stack.demo import finished_batch, upload_csv
+from harness.telemetry.collector import OtlpCollector
 from harness.waiting import wait_until
 
 UP = [sys.executable, "-m", "harness.cli", "up", "--port", "0"]

@@ -10,13 +10,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from harness.csvgen import write_simplicity_csv
-from harness.fault_audit import audit_enforcement, completed_jobs, seed_strategy_jobs
-from harness.fault_gate import StrategyStriker, applications
 from harness.faults import FaultTally
+from harness.faults.audit import audit_enforcement, completed_jobs, seed_strategy_jobs
+from harness.faults.gate import StrategyStriker, applications
+from harness.inputs.csvgen import write_simplicity_csv
+from harness.inputs.uploads import store_upload
 from harness.postgres.server import PostgresServer
-from harness.processes import ReferenceStack
-from harness.uploads import store_upload
+from harness.stack.processes import ReferenceStack
 from harness.waiting import wait_until
 from reference.jobqueue import QueueClient
 

@@ -7,10 +7,10 @@ from typing import Any
 import psycopg
 from opentelemetry.trace import get_current_span as current_span
 
-from harness.demo import DEMO_CSV, finished_batch, upload_csv
-from harness.otel_collector import CollectedSpan, OtlpCollector
-from harness.processes import ReferenceStack
-from harness.span_query import SpanQuery
+from harness.stack.demo import DEMO_CSV, finished_batch, upload_csv
+from harness.stack.processes import ReferenceStack
+from harness.telemetry.collector import CollectedSpan, OtlpCollector
+from harness.telemetry.span_query import SpanQuery
 from harness.waiting import wait_until
 
 BAD_ROWS_CSV = DEMO_CSV
@@ -95,7 +95,7 @@ def test_one_upload_is_one_trace_from_the_test_to_sql(
     send = trace.one(name="send ops.job_queue", kind="PRODUCER")
     process = trace.one(name="process ops.job_queue", kind="CONSUMER", service=INGEST_SERVICE)
 
-    # The test's own span (harness/trace_plugin.py) is the request's parent: one trace per test.
+    # The test's own span (harness/plugin/traces.py) is the request's parent: one trace per test.
     test_span = current_span().get_span_context()
     assert request.trace_id == format(test_span.trace_id, "032x")
     assert request.parent_span_id == format(test_span.span_id, "016x")

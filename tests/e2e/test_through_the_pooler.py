@@ -19,12 +19,12 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from harness.contract_target import target_db_connection
 from harness.postgres.databases import TestDatabases
 from harness.postgres.external import use_external
 from harness.postgres.pooler import every_server_connection
 from harness.postgres.server import PostgresServer, PostgresSourceError
-from harness.processes import ReferenceStack
+from harness.stack.processes import ReferenceStack
+from harness.targets.contract import target_db_connection
 from harness.waiting import wait_until
 from reference.jobqueue import JobType, QueueClient
 from reference.pooling import connect_kwargs

@@ -10,13 +10,13 @@ from xml.etree import ElementTree
 
 import pytest
 
-from harness.otel_collector import OtlpCollector
+from harness.plugin.traces import TEST_SERVICE
 from harness.postgres.server import PostgresServer
-from harness.span_query import SpanQuery
-from harness.trace_plugin import TEST_SERVICE
+from harness.telemetry.collector import OtlpCollector
+from harness.telemetry.span_query import SpanQuery
 
 INNER_TESTS = """
-from harness.demo import DEMO_CSV, finished_batch, upload_csv
+from harness.stack.demo import DEMO_CSV, finished_batch, upload_csv
 from harness.waiting import wait_until
 
 

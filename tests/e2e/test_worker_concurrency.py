@@ -8,8 +8,8 @@ import sys
 import psycopg
 import pytest
 
-from harness.otel_collector import CollectedSpan, OtlpCollector
-from harness.processes import WORKER_COMMANDS, ReferenceStack, service_environment
+from harness.stack.processes import WORKER_COMMANDS, ReferenceStack, service_environment
+from harness.telemetry.collector import CollectedSpan, OtlpCollector
 from harness.waiting import wait_until
 from reference.jobqueue import JobType, QueueClient
 

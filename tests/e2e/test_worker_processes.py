@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from harness.network import free_port
-from harness.otel_collector import OtlpCollector
-from harness.processes import WORKER_COMMANDS, ReferenceStack, service_environment
+from harness.stack.processes import WORKER_COMMANDS, ReferenceStack, service_environment
+from harness.telemetry.collector import OtlpCollector
 
 EMPTY_POLL_LOG = "claim_pending_job: nothing due"
 START_LINES = {

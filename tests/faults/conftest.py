@@ -20,7 +20,7 @@ import pytest
 from harness.plugin import IMAGE_ENV, STACK_TEST_ENV
 from harness.postgres.container import DEFAULT_IMAGE, start_container
 from harness.postgres.server import PostgresServer, PostgresSourceError
-from harness.processes import ReferenceStack
+from harness.stack.processes import ReferenceStack
 from reference.db import apply_migrations
 
 FIGURES = pytest.StashKey[list[str]]()

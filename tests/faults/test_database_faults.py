@@ -16,11 +16,11 @@ from contextlib import AbstractContextManager
 import psycopg
 import pytest
 
-from harness.fault_audit import audit_enforcement, completed_jobs, seed_strategy_jobs
-from harness.fault_gate import StrategyStriker, applications
 from harness.faults import FaultTally, crash_and_restart, database_paused, network_cut
+from harness.faults.audit import audit_enforcement, completed_jobs, seed_strategy_jobs
+from harness.faults.gate import StrategyStriker, applications
 from harness.postgres.server import PostgresServer, PostgresSourceError
-from harness.processes import ReferenceStack
+from harness.stack.processes import ReferenceStack
 from harness.waiting import wait_until
 
 JUDGMENTS = int(os.environ.get("DRAGONFLY_FAULT_JOBS", "40"))

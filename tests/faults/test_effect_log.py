@@ -1,6 +1,6 @@
 """A cut between a handler's commit and its job's completion: the handler commits twice.
 
-Each strategy job is brought to that moment (harness/fault_gate.py: its handler committed, its
+Each strategy job is brought to that moment (harness/faults/gate.py: its handler committed, its
 worker's completion waits), then the worker's session is terminated: the completion is lost, the
 worker reconnects, resumes the job it still holds and runs the handler again, which commits
 again. The effect log (migration 0016) shows both applications. The real handler's second run
@@ -17,10 +17,10 @@ from functools import partial
 import psycopg
 import pytest
 
-from harness.fault_audit import FaultFigures, audit_enforcement, fault_figures
-from harness.fault_gate import StrategyStriker, applications, job_completed, job_state, terminate
 from harness.faults import FaultTally
-from harness.processes import ReferenceStack
+from harness.faults.audit import FaultFigures, audit_enforcement, fault_figures
+from harness.faults.gate import StrategyStriker, applications, job_completed, job_state, terminate
+from harness.stack.processes import ReferenceStack
 from harness.waiting import wait_until
 
 CUTS = 3

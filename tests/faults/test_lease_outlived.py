@@ -14,11 +14,11 @@ from typing import Any
 
 import psycopg
 
-from harness.csvgen import write_simplicity_csv
-from harness.fault_audit import FaultFigures
 from harness.faults import FaultTally
-from harness.processes import ReferenceStack
-from harness.uploads import store_upload
+from harness.faults.audit import FaultFigures
+from harness.inputs.csvgen import write_simplicity_csv
+from harness.inputs.uploads import store_upload
+from harness.stack.processes import ReferenceStack
 from harness.waiting import wait_until
 from reference.jobqueue import QueueClient
 

@@ -1,6 +1,6 @@
 """pg_terminate_backend on a running worker's session at observed moments of its jobs.
 
-Amid a queue of ordinary jobs, gated strategy jobs (harness/fault_gate.py) are cut in turn
+Amid a queue of ordinary jobs, gated strategy jobs (harness/faults/gate.py) are cut in turn
 inside the handler's transaction (waiting at its fence, every effect written, none committed)
 and after the handler committed, before the job was completed (a completion whose answer is
 lost). The worker reconnects and resumes the job it still holds: no operator reaps anything.
@@ -16,10 +16,10 @@ from functools import partial
 
 import psycopg
 
-from harness.fault_audit import audit_enforcement, completed_jobs, seed_strategy_jobs
-from harness.fault_gate import StrategyStriker, applications, job_completed, job_state, terminate
 from harness.faults import FaultTally
-from harness.processes import ReferenceStack
+from harness.faults.audit import audit_enforcement, completed_jobs, seed_strategy_jobs
+from harness.faults.gate import StrategyStriker, applications, job_completed, job_state, terminate
+from harness.stack.processes import ReferenceStack
 from harness.waiting import wait_until
 
 JUDGMENTS = int(os.environ.get("DRAGONFLY_FAULT_JOBS", "150"))

@@ -1,7 +1,7 @@
 """SIGKILL (and, every other round, a terminated backend first) on a worker inside a handler.
 
 Each round starts a victim worker with a short configured lease, brings a gated strategy job to
-its handler's fence (harness/fault_gate.py: every effect written, nothing committed) and kills
+its handler's fence (harness/faults/gate.py: every effect written, nothing committed) and kills
 the victim there; odd rounds first cut its session there, then kill it when its resumed run is
 back at the fence. Its lease is then reaped by its own expiry, checked against the configured
 lease: never while it is live, at the first reap after it expired. A steady worker then runs
@@ -19,16 +19,16 @@ from uuid import UUID
 
 import psycopg
 
-from harness.fault_audit import audit_enforcement, completed_jobs, seed_strategy_jobs
-from harness.fault_gate import (
+from harness.faults import FaultTally, kill_worker
+from harness.faults.audit import audit_enforcement, completed_jobs, seed_strategy_jobs
+from harness.faults.gate import (
     StrategyStriker,
     applications,
     at_fence,
     job_state,
     terminate,
 )
-from harness.faults import FaultTally, kill_worker
-from harness.processes import ReferenceStack
+from harness.stack.processes import ReferenceStack
 from harness.waiting import wait_until
 from reference.jobqueue import QueueClient
 

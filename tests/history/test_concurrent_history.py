@@ -1,6 +1,6 @@
 """Real concurrency: threads, each on its own connection, call every queue function at once.
 
-Every call and its result go into a `harness.history.History`; the queue's time moves by a
+Every call and its result go into a `harness.model.history.History`; the queue's time moves by a
 shared offset (`dragonfly.clock_offset`) so leases expire and retries fall due without sleeping.
 A drain then drives every job to a terminal state and the checker holds the whole history to
 the queue's rules (no two live leases, no lost job, attempts within max_attempts, terminal
@@ -20,9 +20,9 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from harness.history import History, JobCall, check_history, now_ns
-from harness.hypothesis_profiles import HISTORY_OPERATIONS, current_profile
+from harness.model.history import History, JobCall, check_history, now_ns
 from harness.mutants.catalogue import MUTANTS
+from harness.plugin.hypothesis_profiles import HISTORY_OPERATIONS, current_profile
 from reference.jobqueue import QueueBusyError, QueueClient
 
 Connect = Callable[..., psycopg.Connection[Any]]

@@ -4,7 +4,7 @@ Threads, each on its own connection, claim jobs and run a handler the way the wo
 one transaction, an effect row (in a table with no uniqueness constraint) and, last,
 `ops.hold_lease`; some handlers hit a real database error (a statement timeout) and fail the
 job. A reaper thread takes leases away all the time (a lock timeout of milliseconds), so many
-leases go while a handler's transaction runs. `harness.history` then holds the history to the
+leases go while a handler's transaction runs. `harness.model.history` then holds the history to the
 queue's rules plus two: an effect commits only while its worker holds the job (a refused
 commit only when it does not), and a handler's database error is followed by that worker's
 fail call (no job resumed without a recorded failure). The effects table must match the
@@ -23,8 +23,8 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from harness.history import History, JobCall, check_effects, check_history, now_ns
-from harness.hypothesis_profiles import HISTORY_OPERATIONS, current_profile
+from harness.model.history import History, JobCall, check_effects, check_history, now_ns
+from harness.plugin.hypothesis_profiles import HISTORY_OPERATIONS, current_profile
 from reference.jobqueue import QueueClient
 
 Connect = Callable[..., psycopg.Connection[Any]]

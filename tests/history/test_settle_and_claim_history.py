@@ -5,7 +5,7 @@ at concurrency 1 they complete a job and claim the next in one `complete_job_and
 concurrency 3 they claim a batch, run each job's fenced handler (an effect row, then
 `ops.hold_lease`, in one transaction; some fail and are failed alone) and complete the
 batch's successes in one `complete_jobs`. A reaper takes leases away all the time (leases of
-milliseconds), so settlements race the reaper and other claimers. `harness.history` then
+milliseconds), so settlements race the reaper and other claimers. `harness.model.history` then
 holds every call to the queue's rules (each job completed at most once and only by its
 holder, no two live leases, every job accounted for) and the effects to their commits.
 """
@@ -22,9 +22,9 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from harness.history import History, JobCall, check_effects, check_history, now_ns
-from harness.hypothesis_profiles import HISTORY_OPERATIONS, current_profile
+from harness.model.history import History, JobCall, check_effects, check_history, now_ns
 from harness.mutants.catalogue import MUTANTS
+from harness.plugin.hypothesis_profiles import HISTORY_OPERATIONS, current_profile
 from reference.jobqueue import Job, QueueClient
 
 Connect = Callable[..., psycopg.Connection[Any]]

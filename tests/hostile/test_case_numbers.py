@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from harness.processes import ReferenceStack
+from harness.stack.processes import ReferenceStack
 from harness.waiting import wait_until
 
 HEADER = "Case Number,Plaintiff,Defendant,Judgment Amount,Filing Date,County\r\n"

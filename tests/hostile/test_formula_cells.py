@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from harness.processes import ReferenceStack
+from harness.stack.processes import ReferenceStack
 from harness.waiting import wait_until
 
 SPEC = json.loads((Path(__file__).parents[1] / "contract" / "openapi.json").read_text())

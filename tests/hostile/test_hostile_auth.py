@@ -10,8 +10,8 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 import reference.api.deps
-from harness.contract_target import TargetApi, target_client
 from harness.targets import Target
+from harness.targets.contract import TargetApi, target_client
 
 SPEC = json.loads((Path(__file__).parents[1] / "contract" / "openapi.json").read_text())
 STRATEGY = "/api/v1/enforcement/strategy"

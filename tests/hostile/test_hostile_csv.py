@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.processes import ReferenceStack
+from harness.stack.processes import ReferenceStack
 from harness.waiting import wait_until
 from reference.simplicity import COLUMN_ALIASES, REQUIRED_COLUMNS, map_header
 

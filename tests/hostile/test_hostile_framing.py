@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from harness.processes import ReferenceStack
+from harness.stack.processes import ReferenceStack
 
 EXAMPLES = int(os.environ.get("DRAGONFLY_HOSTILE_FRAMING_EXAMPLES", "80"))
 UPLOAD = "/api/v1/intake/upload"

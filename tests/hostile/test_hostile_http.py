@@ -1,6 +1,6 @@
 """Hostile HTTP: each request gets a clear 4xx with the error body, and nothing is stored.
 
-Most cases run in-process (harness.contract_target, every response checked against the
+Most cases run in-process (harness.targets.contract, every response checked against the
 committed OpenAPI); chunked bodies and slow clients need a real server, so those go over raw
 sockets to the API started as a process.
 """
@@ -17,9 +17,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from harness.contract_target import TargetApi, target_client
-from harness.processes import ReferenceStack
+from harness.stack.processes import ReferenceStack
 from harness.targets import Target
+from harness.targets.contract import TargetApi, target_client
 
 SPEC = json.loads((Path(__file__).parents[1] / "contract" / "openapi.json").read_text())
 UPLOAD = "/api/v1/intake/upload"

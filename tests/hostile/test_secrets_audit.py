@@ -21,7 +21,7 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from harness.processes import ReferenceStack
+from harness.stack.processes import ReferenceStack
 
 RUN_TIMEOUT = 180  # seconds for the smoke or the load command
 MARK = uuid.uuid4().hex[:10]

@@ -14,9 +14,9 @@ from typing import Any
 
 import psycopg
 
-from harness.otel_collector import CollectedSpan, OtlpCollector
-from harness.processes import ReferenceStack
-from harness.span_query import SpanQuery
+from harness.stack.processes import ReferenceStack
+from harness.telemetry.collector import CollectedSpan, OtlpCollector
+from harness.telemetry.span_query import SpanQuery
 
 UPLOAD = "/api/v1/intake/upload"
 HEADER = b"Case Number,Plaintiff,Defendant,Judgment Amount,Filing Date,County\r\n"

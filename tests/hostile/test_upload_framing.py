@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from harness.processes import ReferenceStack
+from harness.stack.processes import ReferenceStack
 from harness.waiting import wait_until
 
 UPLOAD = "/api/v1/intake/upload"

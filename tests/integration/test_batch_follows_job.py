@@ -7,7 +7,7 @@ from uuid import UUID
 
 import psycopg
 
-from harness.uploads import store_upload_bytes
+from harness.inputs.uploads import store_upload_bytes
 from reference.jobqueue import FailOutcome, JobType, QueueClient
 
 CSV = b"Case Number,Plaintiff,Defendant,Judgment Amount,Filing Date\nCV-1,A,B,$1.00,2024-01-02\n"

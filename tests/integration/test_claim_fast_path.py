@@ -14,8 +14,8 @@ import psycopg
 import pytest
 
 from harness.bench.ours import DrainPlan, drain
+from harness.bench.plan_capture import NestedPlans, buffers, table_scans
 from harness.mutants.catalogue import MUTANTS
-from harness.plan_capture import NestedPlans, buffers, table_scans
 from reference.jobqueue import JobStatus, JobType, QueueClient
 
 Conn = psycopg.Connection[Any]

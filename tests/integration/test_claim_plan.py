@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from harness.plan_capture import AUTO_EXPLAIN
+from harness.bench.plan_capture import AUTO_EXPLAIN
 
 pytestmark = pytest.mark.slow
 

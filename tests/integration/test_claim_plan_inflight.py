@@ -14,7 +14,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from harness.plan_capture import NestedPlans, Plan, buffers, table_scans
+from harness.bench.plan_capture import NestedPlans, Plan, buffers, table_scans
 
 pytestmark = pytest.mark.slow
 

@@ -13,9 +13,9 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from harness.csvgen import SPOILERS, write_simplicity_csv
-from harness.demo import DEMO_CSV
-from harness.uploads import store_upload_bytes
+from harness.inputs.csvgen import SPOILERS, write_simplicity_csv
+from harness.inputs.uploads import store_upload_bytes
+from harness.stack.demo import DEMO_CSV
 from reference.config import Settings, load_settings
 from reference.jobqueue import Job, JobType, QueueClient
 from reference.workers import ingest_csv, ingest_processor

@@ -11,7 +11,7 @@ import os
 
 import psycopg
 
-from harness.schema_snapshot import (
+from harness.schema.snapshot import (
     SCHEMA_SNAPSHOT,
     UPDATE_ENV,
     dump_schema,

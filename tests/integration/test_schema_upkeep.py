@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from harness.uploads import store_upload_bytes
+from harness.inputs.uploads import store_upload_bytes
 from reference.api.schemas import BatchState
 from reference.config import load_settings
 from reference.jobqueue import JobStatus, JobType, QueueClient

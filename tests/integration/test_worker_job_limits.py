@@ -18,7 +18,7 @@ import psycopg
 import pytest
 import threaded_workers
 
-from harness.uploads import store_upload_bytes
+from harness.inputs.uploads import store_upload_bytes
 from harness.waiting import wait_until
 from reference.config import load_settings
 from reference.jobqueue import Job, JobType, QueueClient

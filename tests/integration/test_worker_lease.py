@@ -12,7 +12,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from harness.uploads import store_upload_bytes
+from harness.inputs.uploads import store_upload_bytes
 from harness.waiting import wait_until
 from reference.config import load_settings
 from reference.jobqueue import Job, JobStatus, JobType, QueueClient

@@ -11,7 +11,7 @@ from standins import LoopbackServer, Responder
 from harness.plugin import STACK_TEST_ENV
 from harness.postgres.databases import TestDatabases
 from harness.postgres.server import PostgresServer
-from harness.processes import ReferenceStack
+from harness.stack.processes import ReferenceStack
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from standins import (
 )
 
 from harness.network import free_port
-from harness.processes import ReferenceStack
+from harness.stack.processes import ReferenceStack
 
 SMOKE_TIMEOUT = 150  # seconds: the suite bounds itself well below this
 BASICS = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "VIRTUAL_ENV", "PYTHONPATH")

@@ -19,7 +19,7 @@ from smoke_runs import PROD_KEY, ProdDeployment, run_smoke
 from standins import LoopbackServer, Responder, built_dashboard, same_answer, service_role_key
 
 from harness.network import free_port
-from harness.otel_collector import OtlpCollector
+from harness.telemetry.collector import OtlpCollector
 from harness.waiting import wait_until
 
 Conn = psycopg.Connection[Any]

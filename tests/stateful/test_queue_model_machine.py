@@ -31,8 +31,8 @@ from hypothesis.stateful import (
     rule,
 )
 
-from harness.hypothesis_profiles import MINIMUM_COUNTS, current_profile
-from harness.queue_model import MODEL_ROWS_QUERY, QueueModel
+from harness.model.queue import MODEL_ROWS_QUERY, QueueModel
+from harness.plugin.hypothesis_profiles import MINIMUM_COUNTS, current_profile
 from reference.jobqueue import QueueClient
 
 Connect = Callable[..., psycopg.Connection[Any]]

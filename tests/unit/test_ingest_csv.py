@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.demo import DEMO_CSV
+from harness.stack.demo import DEMO_CSV
 from reference.simplicity import HeaderError
 from reference.workers.ingest_csv import (
     FileStructureError,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.migration_lint import IGNORES, MIGRATIONS, lint
+from harness.schema.migration_lint import IGNORES, MIGRATIONS, lint
 
 CONCURRENT_INDEX = (
     "-- dragonfly: no-transaction\n"

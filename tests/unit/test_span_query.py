@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from harness.otel_collector import CollectedSpan
-from harness.otlp_forward import forward_targets
-from harness.span_query import SpanQuery, render
+from harness.telemetry.collector import CollectedSpan
+from harness.telemetry.otlp_forward import forward_targets
+from harness.telemetry.span_query import SpanQuery, render
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 

@@ -7,7 +7,7 @@ import pytest
 from opentelemetry.sdk.resources import Resource
 
 from harness.network import free_port
-from harness.otel_collector import OtlpCollector
+from harness.telemetry.collector import OtlpCollector
 from reference.config import load_settings
 from reference.telemetry import _tracer_provider
 

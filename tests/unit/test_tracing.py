@@ -1,4 +1,4 @@
-"""Each test is a trace; the harness's operations are spans in it (harness/tracing.py)."""
+"""Each test is a trace; the harness's operations are spans in it (harness/telemetry/tracing.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 from opentelemetry.trace import get_current_span
 
 from harness.faults import kill_worker
-from harness.processes import ServiceProcess
-from harness.tracing import TEST_SERVICE, harness_span, tracing
+from harness.stack.processes import ServiceProcess
+from harness.telemetry.tracing import TEST_SERVICE, harness_span, tracing
 
 
 def finished(name: str) -> list[tuple[int, int | None]]:

@@ -18,12 +18,12 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
-from harness.csvgen import write_simplicity_csv
-from harness.otel_collector import OtlpCollector
+from harness.inputs.csvgen import write_simplicity_csv
+from harness.inputs.uploads import store_upload
 from harness.postgres.embedded import start_embedded
-from harness.processes import ReferenceStack
 from harness.sql import query
-from harness.uploads import store_upload
+from harness.stack.processes import ReferenceStack
+from harness.telemetry.collector import OtlpCollector
 from harness.waiting import wait_until
 from reference.db import apply_migrations
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from harness.network import free_port
-from harness.tracecontext import send_trace_context
+from harness.telemetry.tracecontext import send_trace_context
 from harness.waiting import WaitTimeoutError, wait_until
 
 READY_TIMEOUT = 60.0  # seconds for a service to come up

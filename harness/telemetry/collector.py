@@ -22,7 +22,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from harness.otlp_forward import SIGNALS, OtlpForwarder
+from harness.telemetry.otlp_forward import SIGNALS, OtlpForwarder
 from harness.waiting import WaitTimeoutError, wait_until
 
 SPAN_KINDS = {
@@ -158,7 +158,8 @@ DECODERS: dict[str, Callable[[bytes, Collected], None]] = {
 
 class OtlpCollector:
     """Receives OTLP/HTTP protobuf exports on 127.0.0.1:<free port> until closed, and passes
-    them on to the user's OTEL_EXPORTER_OTLP_ENDPOINT, if set (harness/otlp_forward.py)."""
+    them on to the user's OTEL_EXPORTER_OTLP_ENDPOINT, if set
+    (harness/telemetry/otlp_forward.py)."""
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         self.collected = Collected()

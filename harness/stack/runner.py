@@ -14,14 +14,14 @@ from types import FrameType
 from rich.console import Console
 from rich.table import Table
 
-from harness.demo import DemoError, DemoResult, run_demo
-from harness.logtail import LogTail
 from harness.postgres.external import masked
 from harness.postgres.logins import ServiceLogins, close_service_logins, open_service_logins
 from harness.postgres.server import PostgresServer, PostgresSourceError
 from harness.postgres.sources import PostgresSource, open_server
-from harness.processes import ReferenceStack
 from harness.secret_files import write_secret
+from harness.stack.demo import DemoError, DemoResult, run_demo
+from harness.stack.logtail import LogTail
+from harness.stack.processes import ReferenceStack
 from reference.db import MigrationError, apply_migrations
 from reference.pooling import PREPARED_STATEMENTS_ENV, PreparedStatements
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from harness.postgres.logins import ServiceLogins, close_service_logins, open_service_logins
 from harness.postgres.sources import PostgresSource, open_server
-from harness.processes import ReferenceStack
+from harness.stack.processes import ReferenceStack
 from reference.db import apply_migrations
 from reference.pooling import PREPARED_STATEMENTS_ENV, PreparedStatements
 

@@ -4,7 +4,7 @@ The span is current while the test runs (setup, call, teardown), so the HTTP cli
 harness hands out send its `traceparent`, jobs the API queues carry it in their trace context,
 and the workers' spans join it. When a test fails, its report gets a `trace` section (and the
 JUnit XML a `trace` property): the tree of the spans in its trace that reached `otel_collector`
-and the harness's own spans (clone_database, ...; harness/tracing.py).
+and the harness's own spans (clone_database, ...; harness/telemetry/tracing.py).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from opentelemetry import context, trace
 from opentelemetry.sdk.trace import ReadableSpan, Span
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from harness.otel_collector import CollectedSpan, OtlpCollector
-from harness.span_query import SpanQuery, render
-from harness.tracing import TEST_SERVICE, shutdown_tracing, tracing
+from harness.telemetry.collector import CollectedSpan, OtlpCollector
+from harness.telemetry.span_query import SpanQuery, render
+from harness.telemetry.tracing import TEST_SERVICE, shutdown_tracing, tracing
 from harness.waiting import WaitTimeoutError, wait_until
 
 SECTION = "trace"

@@ -10,8 +10,8 @@ from typing import Any, TypeVar
 import httpx
 import psycopg
 
-from harness.processes import ReferenceStack
 from harness.sql import query
+from harness.stack.processes import ReferenceStack
 from harness.waiting import WaitTimeoutError, wait_until
 from reference.pooling import connect_kwargs
 

@@ -1,7 +1,7 @@
 """An in-memory model of the queue contract (SPEC §2) that predicts what each call returns.
 
 The state machine (`tests/stateful`) runs it beside the real SQL and compares every result;
-the history checker (`harness.history`) uses its rules. Time is the model's `now`, which the
+the history checker (`harness.model.history`) uses its rules. Time is the model's `now`, which the
 tests also give the SQL through `ops.clock()` (frozen with `dragonfly.clock_frozen_at`).
 """
 

@@ -1,4 +1,4 @@
-"""squawk on every migration: `python -m harness.migration_lint` (run by `tox -e lint`).
+"""squawk on every migration: `python -m harness.schema.migration_lint` (run by `tox -e lint`).
 
 Migrations applied before this lint (up to LAST_UNLINTED) may keep the warnings listed, each
 with its reason, in reference/db/squawk-ignores.toml; every newer file must pass with none
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from reference.db import load_migrations
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MIGRATIONS = ROOT / "reference" / "db" / "migrations"
 IGNORES = ROOT / "reference" / "db" / "squawk-ignores.toml"
 CONFIG = ROOT / ".squawk.toml"

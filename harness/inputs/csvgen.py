@@ -1,6 +1,7 @@
 """Deterministic generator of large "Simplicity" CSV exports, streamed to disk.
 
-`python -m harness.csvgen --rows 100000 --out big.csv [--invalid-every N] [--seed S] [--kind K]`
+`python -m harness.inputs.csvgen --rows 100000 --out big.csv [--invalid-every N] [--seed S]
+[--kind K]`
 
 `--kind` writes the same rows as a file real clients send by mistake (FILE_KINDS): another
 separator, UTF-16/UTF-32, compressed or zipped, a header pasted mid-file. The API refuses each
@@ -175,7 +176,7 @@ def write_simplicity_csv(path: Path, rows: int, *, seed: int = 0, invalid_every:
 def main(argv: Sequence[str] | None = None) -> None:
     """The command line: generate one file and say what it holds."""
     parser = argparse.ArgumentParser(
-        prog="python -m harness.csvgen",
+        prog="python -m harness.inputs.csvgen",
         description="Write a deterministic Simplicity CSV export for load and ingest tests.",
     )
     parser.add_argument("--rows", type=int, required=True, help="number of data rows")

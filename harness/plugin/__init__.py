@@ -12,12 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from harness.otel_collector import OtlpCollector
-from harness.postgres.databases import TestDatabases
-from harness.postgres.server import DatabaseUrl, PostgresServer, PostgresSourceError
-from harness.postgres.sources import PostgresSource, open_server
-from harness.processes import ReferenceStack
-from harness.pytest_target import (  # noqa: F401 (pytest finds these by name)
+from harness.plugin.target_options import (  # noqa: F401 (pytest finds these by name)
     TARGET_KEY,
     add_target_options,
     configure_target,
@@ -25,8 +20,13 @@ from harness.pytest_target import (  # noqa: F401 (pytest finds these by name)
     pytest_runtest_setup,
     target,
 )
-from harness.trace_plugin import register_trace_plugin
-from harness.tracing import harness_span
+from harness.plugin.traces import register_trace_plugin
+from harness.postgres.databases import TestDatabases
+from harness.postgres.server import DatabaseUrl, PostgresServer, PostgresSourceError
+from harness.postgres.sources import PostgresSource, open_server
+from harness.stack.processes import ReferenceStack
+from harness.telemetry.collector import OtlpCollector
+from harness.telemetry.tracing import harness_span
 from reference.jobqueue import QueueClient
 from reference.masking import masker
 from reference.pooling import PREPARED_STATEMENTS_ENV, PreparedStatements, connect_kwargs
@@ -102,7 +102,7 @@ def chosen_source(config: pytest.Config) -> PostgresSource:
 def pytest_configure(config: pytest.Config) -> None:
     chosen_source(config)  # a bad value is a usage error before any test runs
     configure_target(config)
-    register_trace_plugin(config)  # each test is a trace (harness/trace_plugin.py)
+    register_trace_plugin(config)  # each test is a trace (harness/plugin/traces.py)
 
 
 @pytest.fixture(scope="session")

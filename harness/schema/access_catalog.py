@@ -14,7 +14,7 @@ import psycopg
 
 from reference.sqlfile import NamedQueries
 
-query = NamedQueries("harness", "access_catalog.sql")
+query = NamedQueries("harness.schema", "access_catalog.sql")
 FIX_MIGRATION = "apply reference/db/migrations/0015_roles_grants_rls.sql"
 
 

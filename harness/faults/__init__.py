@@ -11,7 +11,7 @@ or a durable container (`start_container(image, durable=True)`: data on the cont
 a fixed host port), since the session container keeps its data on tmpfs.
 
 Each returns what it did, so a test can report the faults it injected. A `FaultTally` counts
-them, and how many landed on a job in flight (harness/fault_gate.py brings a job to an observed
+them, and how many landed on a job in flight (harness/faults/gate.py brings a job to an observed
 moment to strike at); `tally.require_landed()` fails the test when too few did, and
 `tally.line(figures)` is the test's one-line report:
 `faults: <test> injected=N landed=M lost=0 reexecuted=K duplicated=0`.
@@ -29,12 +29,12 @@ from typing import Any
 
 import psycopg
 
-from harness.fault_audit import FaultFigures
+from harness.faults.audit import FaultFigures
 from harness.postgres.container import docker_client
 from harness.postgres.server import PostgresServer, PostgresSourceError
-from harness.processes import ServiceProcess
 from harness.sql import query
-from harness.tracing import harness_span
+from harness.stack.processes import ServiceProcess
+from harness.telemetry.tracing import harness_span
 from harness.waiting import wait_until
 from reference.jobqueue import QueueClient
 from reference.pooling import connect_kwargs

@@ -18,7 +18,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from harness.tracecontext import send_trace_context_async
+from harness.telemetry.tracecontext import send_trace_context_async
 from reference.api import create_app
 from reference.config import Settings
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.otel_collector import CollectedSpan
+from harness.telemetry.collector import CollectedSpan
 
 STATUS_ERROR = 2
 DB_OPERATION = "_db.operation"  # derived: the query's first word, where no operation is named

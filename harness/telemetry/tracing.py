@@ -1,7 +1,7 @@
 """The test process's own spans: one tracer provider per pytest process (each xdist worker too).
 
 Not the global provider (in-process API tests install that). Its finished spans stay in memory
-for the running test's report (harness/trace_plugin.py); with OTEL_EXPORTER_OTLP_ENDPOINT (or
+for the running test's report (harness/plugin/traces.py); with OTEL_EXPORTER_OTLP_ENDPOINT (or
 ..._TRACES_ENDPOINT) set they are also exported there by the SDK's OTLP/HTTP exporter, which reads
 every standard OTEL_EXPORTER_OTLP_* variable itself; OTEL_TRACES_EXPORTER=none turns that off.
 

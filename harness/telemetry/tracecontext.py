@@ -1,6 +1,6 @@
 """httpx request hooks that send the current trace context (`traceparent`) with each request.
 
-Under pytest the current span is the test's (harness/trace_plugin.py), so the services' request
+Under pytest the current span is the test's (harness/plugin/traces.py), so the services' request
 spans, and the jobs those requests queue, join the test's trace.
 """
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 from harness.postgres.embedded import embedded_bin_dir
 
-SCHEMA_SNAPSHOT = Path(__file__).resolve().parent.parent / "reference" / "db" / "schema.sql"
+SCHEMA_SNAPSHOT = Path(__file__).resolve().parents[2] / "reference" / "db" / "schema.sql"
 UPDATE_ENV = "DRAGONFLY_UPDATE_SCHEMA"
 HEADER = (
     "-- The schema that reference/db/migrations/ builds, dumped by pg_dump --schema-only and\n"
-    "-- normalised (harness/schema_snapshot.py). Generated, do not edit; after a new migration:\n"
+    "-- normalised (harness/schema/snapshot.py). Generated, do not edit; after a new migration:\n"
     f"--   {UPDATE_ENV}=1 .venv/bin/pytest tests/integration/test_schema_snapshot.py\n"
 )
 # Lines that differ between two dumps of the same schema: the versions of server and pg_dump,

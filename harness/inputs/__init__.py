@@ -1,0 +1,1 @@
+"""Inputs for the reference: generated Simplicity CSV exports and their uploads."""

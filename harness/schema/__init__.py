@@ -1,0 +1,1 @@
+"""The schema as a contract: migrate, the snapshot, the migration linter, the access matrix."""

@@ -1,0 +1,1 @@
+"""The reference services as real processes: the stack, `up`, the demo, log tails, ASGI."""

@@ -1,0 +1,1 @@
+"""Telemetry for tests: the local OTLP collector, the test tracer, span queries."""
