@@ -6,6 +6,7 @@ first failing test's id to $DRAGONFLY_MUTANT_REPORT.
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
@@ -18,6 +19,19 @@ from harness.postgres.databases import TestDatabases
 
 MUTANT_ENV = "DRAGONFLY_QUEUE_MUTANT"
 REPORT_ENV = "DRAGONFLY_MUTANT_REPORT"
+PY_ROOT_ENV = "DRAGONFLY_PY_MUTANT_ROOT"  # a Python mutant: the dir of the mutated copy
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A Python mutant's run must import the mutated copy, not the worktree's package."""
+    root = os.environ.get(PY_ROOT_ENV)
+    if root:
+        reference = importlib.import_module("reference")
+        if not str(Path(reference.__file__ or "").resolve()).startswith(str(Path(root).resolve())):
+            raise pytest.UsageError(
+                f"${PY_ROOT_ENV}: the mutated copy in {root} is not the `reference` imported "
+                f"({reference.__file__})"
+            )
 
 
 def _allow_connections(databases: TestDatabases, allowed: bool) -> None:
