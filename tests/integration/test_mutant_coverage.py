@@ -7,13 +7,20 @@ part of the contract no suite is shown to guard.
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
+from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from harness.mutants.catalogue import ALL_MUTANTS, MutantError
 from harness.mutants.kinds import PyMutant, SqlMutant
 from harness.mutants.objects import EQUIVALENT
+from harness.mutants.pysource import PY_MUTANTS
+
+REPO = Path(__file__).resolve().parents[2]
 
 SCHEMAS = ("ops", "enforcement", "public")
 CONTRACT_OBJECTS = """
@@ -73,3 +80,25 @@ def test_every_sql_mutant_applies_to_todays_schema(db_conn: psycopg.Connection[A
     assert not stale, "\n".join(stale)
     names = [m.name for m in ALL_MUTANTS]
     assert len(set(names)) == len(names), "mutant names must be unique"
+
+
+def test_every_python_mutant_edits_its_file_exactly_once(tmp_path: Path) -> None:
+    """A rewrite of a worker file makes its stale mutants fail here, naming them."""
+    stale = []
+    for mutant in PY_MUTANTS:
+        root = tmp_path / mutant.name
+        shutil.copytree(REPO / "reference", root / "reference")
+        try:
+            mutant.edit(root)
+        except MutantError as error:
+            stale.append(str(error))
+            continue
+        assert (root / mutant.file).read_text() != (REPO / mutant.file).read_text()
+    assert not stale, "\n".join(stale)
+
+
+def test_a_python_mutant_whose_text_is_gone_fails_loudly(tmp_path: Path) -> None:
+    gone = dataclasses.replace(PY_MUTANTS[0], find="no such line\n")
+    shutil.copytree(REPO / "reference", tmp_path / "reference")
+    with pytest.raises(MutantError, match="the text to replace is not found in reference/"):
+        gone.edit(tmp_path)
