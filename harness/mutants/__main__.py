@@ -64,11 +64,6 @@ SUITES = {
 }
 RUN_TIMEOUT = 300  # seconds per pytest run; a mutant that hangs a suite counts as killed
 DEFAULT_SEED = 19  # Hypothesis's seed for every run: the same examples, so a kill repeats
-SITECUSTOMIZE = (
-    "# Written by harness.mutants: import the mutated copy of `reference` beside this file\n"
-    "# before anything else can, so it wins over the editable install and the working directory.\n"
-    "import reference  # noqa: F401\n"
-)
 
 
 def test_args(mutant: AnyMutant | None, suite: str) -> list[str]:
@@ -83,14 +78,15 @@ def mutated_copy(mutant: PyMutant) -> Path:
     source = Path(__file__).resolve().parents[2] / "reference"
     shutil.copytree(source, root / "reference", ignore=shutil.ignore_patterns("__pycache__"))
     mutant.edit(root)
-    (root / "sitecustomize.py").write_text(SITECUSTOMIZE)
     return root
 
 
 def python_env(root: Path) -> dict[str, str]:
-    """The environment that makes every process, the tests' subprocesses too, import the copy."""
+    """The environment that makes every process, the tests' subprocesses too, import the copy:
+    first on PYTHONPATH, and PYTHONSAFEPATH keeps `python -m` from putting the working directory
+    (the worktree's own package) before it; the editable install's finder comes after both."""
     path = os.pathsep.join(p for p in (str(root), os.environ.get("PYTHONPATH", "")) if p)
-    env = {**os.environ, "PYTHONPATH": path, PY_ROOT_ENV: str(root)}
+    env = {**os.environ, "PYTHONPATH": path, "PYTHONSAFEPATH": "1", PY_ROOT_ENV: str(root)}
     probe = subprocess.run(
         [sys.executable, "-c", "import reference.workers.lease as m; print(m.__file__)"],
         env=env, capture_output=True, text=True, check=False,
@@ -127,10 +123,10 @@ def run_suite(suite: str, mutant: AnyMutant | None, pg_url: str, seed: int) -> O
     seconds = time.monotonic() - started
     first = report_path.read_text().strip()
     report_path.unlink()
-    failed = result.returncode != 0
-    if failed and not first:
-        first = f"(pytest exit {result.returncode}: {result.stdout.decode()[-300:].strip()})"
-    return Outcome(first if failed else None, seconds)
+    if result.returncode != 0 and not first:  # no test failed: the run broke, no kill
+        tail = (result.stdout.decode() + result.stderr.decode())[-400:].strip()
+        return Outcome(None, seconds, error=f"pytest exit {result.returncode}: {tail}")
+    return Outcome(first if result.returncode != 0 else None, seconds)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,8 +160,9 @@ def main(argv: list[str] | None = None) -> int:
                          for s in suites}  # fmt: skip
             for suite, future in baselines.items():
                 baseline = future.result()
-                if baseline.killed_by is not None:
-                    print(f"the {suite} suite fails without a mutant: {baseline.killed_by}")
+                if baseline.killed_by is not None or baseline.error is not None:
+                    why = baseline.killed_by or baseline.error
+                    print(f"the {suite} suite fails without a mutant: {why}")
                     return 2
                 print(f"baseline {suite}: passed in {baseline.seconds:.1f}s", flush=True)
             futures = {
@@ -177,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             outcomes = {}
             for (name, suite), future in futures.items():
                 outcomes[(name, suite)] = outcome = future.result()
-                verdict = "killed" if outcome.killed_by else "SURVIVED"
+                verdict = "killed" if outcome.killed_by else outcome.error or "SURVIVED"
                 print(f"{name} / {suite}: {verdict} in {outcome.seconds:.1f}s", flush=True)
     finally:
         server.stop()

@@ -3,7 +3,7 @@
 Each edit must match exactly once in its file, or the run stops before it starts with "mutant X:
 the text to replace is not found in <file>": a rewrite of the file shows at the merge.
 The runner copies the package to a temp dir, edits the copy and puts it first on PYTHONPATH
-(a sitecustomize there imports it before anything else), so the tests and every process they
+(PYTHONSAFEPATH keeps the working directory out of the way), so the tests and every process they
 start (uvicorn, workers) run the mutated code while the worktree stays untouched.
 """
 

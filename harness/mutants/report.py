@@ -18,6 +18,7 @@ class Named(Protocol):
 class Outcome:
     killed_by: str | None  # the first failing test, None when the mutant survived
     seconds: float
+    error: str | None = None  # the run broke before any test failed (counts as no kill)
 
 
 def print_table(
@@ -37,7 +38,8 @@ def print_table(
             outcome = outcomes[(name, suite)]
             if outcome.killed_by is None:
                 gaps.append(f"{name} ({suite})")
-            label = (outcome.killed_by or "SURVIVED").split("::", 1)[-1]  # without the path
+            survived = "ERROR (see above)" if outcome.error else "SURVIVED"
+            label = (outcome.killed_by or survived).split("::", 1)[-1]  # without the path
             print(f"{name:<36} {target[:42]:<42} {suite:<12} {label[:60]:<60} "
                   f"{outcome.seconds:6.1f}")  # fmt: skip
             name, target = "", ""
