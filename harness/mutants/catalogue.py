@@ -8,6 +8,8 @@ reason in `objects.EQUIVALENT` (tests/integration/test_mutant_coverage.py checks
 
 from __future__ import annotations
 
+import dataclasses
+
 from harness.mutants.kinds import (
     QUEUE_SUITES,
     Mutant,
@@ -103,6 +105,31 @@ MUTANTS = [
            "AND q.locked_by = complete_jobs.worker_id", "",
            "a batch complete finishes other workers' jobs"),
 ]  # fmt: skip
+
+
+# The hand-written test expected to kill a queue mutant, run first in the integration suite
+# (its file would otherwise come late in the suite's order).
+_LEASES, _EDGES = "tests/integration/test_queue_leases.py", "tests/integration/test_queue_edges.py"
+_CONCURRENCY = "tests/integration/test_queue_concurrency.py"
+QUEUE_KILLERS = {
+    "claim-no-skip-locked": f"{_CONCURRENCY}::test_a_claim_skips_a_job_another_open_claim_holds",
+    "claim-no-row-lock": f"{_CONCURRENCY}::test_concurrent_claims_take_every_job_exactly_once",
+    "claim-locks-unclaimed":
+        f"{_LEASES}::test_an_open_claim_leaves_every_unclaimed_job_to_other_sessions",
+    "claim-lease-ignores-timeout":
+        f"{_LEASES}::test_leases_expire_on_each_claimers_own_lock_timeout",
+    "claim-gives-up-when-contended":
+        f"{_LEASES}::test_a_claim_looks_past_every_job_other_sessions_hold",
+    "reap-by-callers-timeout":
+        f"{_LEASES}::test_a_long_timeout_reaper_takes_a_short_lease_back_when_it_expires",
+    "complete-jobs-unfenced":
+        f"{_EDGES}::test_a_batch_completion_leaves_jobs_another_worker_holds",
+    "enqueue-key-across-types": f"{_EDGES}::test_a_repeated_key_returns_the_job_of_its_own_type",
+}  # fmt: skip
+MUTANTS = [
+    dataclasses.replace(m, kill=(QUEUE_KILLERS[m.name],)) if m.name in QUEUE_KILLERS else m
+    for m in MUTANTS
+]
 
 
 ACCESS_MUTANTS = [

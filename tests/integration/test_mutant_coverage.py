@@ -102,3 +102,17 @@ def test_a_python_mutant_whose_text_is_gone_fails_loudly(tmp_path: Path) -> None
     shutil.copytree(REPO / "reference", tmp_path / "reference")
     with pytest.raises(MutantError, match="the text to replace is not found in reference/"):
         gone.edit(tmp_path)
+
+
+def test_every_named_killer_exists() -> None:
+    """A mutant's `kill` tests run first; a renamed test would quietly drop out of that order."""
+    missing = []
+    for mutant in ALL_MUTANTS:
+        for node in mutant.kill:
+            path, _, name = node.partition("::")
+            source = REPO / path
+            if not source.is_file() or (
+                name and f"def {name.split('[')[0]}(" not in source.read_text()
+            ):
+                missing.append(f"{mutant.name}: {node}")
+    assert not missing, "\n".join(missing)
