@@ -5,6 +5,9 @@ triggers against the schema suite; access mutants against the access suite; Pyth
 workers against the workers suite. A mutant's `kill` tests run first in each suite but the
 property layer (pytest -x stops at the first failure, so the rest runs only if it survived).
 
+No baseline run of whole suites: after the mutants, one pytest run of just the tests that killed
+them checks they pass on the real code (exit 2 if one does not: its kills mean nothing).
+
 Exit 1 when a mutant survives the property layer or every suite; a queue mutant only the property
 layer kills is a gap in the hand-written tests, shown in the table. Hypothesis runs with one
 fixed seed (--seed), so a kill repeats.
@@ -97,7 +100,14 @@ def python_env(root: Path) -> dict[str, str]:
 
 
 def run_suite(suite: str, mutant: AnyMutant | None, pg_url: str, seed: int) -> Outcome:
-    """Run one suite with the mutant applied; which test failed first."""
+    """Run one suite with the mutant applied (pytest -x); which test failed first."""
+    return run_tests(test_args(mutant, suite), mutant, pg_url, seed, ["-x"])
+
+
+def run_tests(
+    tests: list[str], mutant: AnyMutant | None, pg_url: str, seed: int, options: list[str]
+) -> Outcome:
+    """Run the tests with the mutant applied; the failing tests' ids, the first failure first."""
     with tempfile.NamedTemporaryFile("w+", suffix=".txt", delete=False) as report:
         report_path = Path(report.name)
     root = mutated_copy(mutant) if isinstance(mutant, PyMutant) else None
@@ -105,7 +115,7 @@ def run_suite(suite: str, mutant: AnyMutant | None, pg_url: str, seed: int) -> O
     env.update({"DRAGONFLY_PG_URL": pg_url, REPORT_ENV: str(report_path)})
     env[MUTANT_ENV] = mutant.name if mutant is not None and root is None else ""
     command = [
-        sys.executable, "-m", "pytest", *test_args(mutant, suite), "-x", "-q",
+        sys.executable, "-m", "pytest", *tests, *options, "-q",
         "-p", "no:cacheprovider", "-p", "harness.mutants.plugin", "--pg-source=external",
         "--hypothesis-profile=mutants", f"--hypothesis-seed={seed}", "--no-header",
         "-o", "addopts=--strict-markers --strict-config",
@@ -121,12 +131,13 @@ def run_suite(suite: str, mutant: AnyMutant | None, pg_url: str, seed: int) -> O
         if root is not None:
             shutil.rmtree(root, ignore_errors=True)
     seconds = time.monotonic() - started
-    first = report_path.read_text().strip()
+    failures = report_path.read_text().split()
     report_path.unlink()
+    first = failures[0] if failures else ""
     if result.returncode != 0 and not first:  # no test failed: the run broke, no kill
         tail = (result.stdout.decode() + result.stderr.decode())[-400:].strip()
         return Outcome(None, seconds, error=f"pytest exit {result.returncode}: {tail}")
-    return Outcome(first if result.returncode != 0 else None, seconds)
+    return Outcome(first if result.returncode != 0 else None, seconds, failures=tuple(failures))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,17 +165,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(mutated_copy(mutant))
     server = start_embedded(None)
     try:
+        baseline: Outcome | None = None
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            # The real code must pass, or every mutant would look killed: each suite once.
-            baselines = {s: pool.submit(run_suite, s, None, server.conninfo, args.seed)
-                         for s in suites}  # fmt: skip
-            for suite, future in baselines.items():
-                baseline = future.result()
-                if baseline.killed_by is not None or baseline.error is not None:
-                    why = baseline.killed_by or baseline.error
-                    print(f"the {suite} suite fails without a mutant: {why}")
-                    return 2
-                print(f"baseline {suite}: passed in {baseline.seconds:.1f}s", flush=True)
             futures = {
                 (m.name, s): pool.submit(run_suite, s, m, server.conninfo, args.seed)
                 for m in mutants
@@ -176,8 +178,21 @@ def main(argv: list[str] | None = None) -> int:
                 outcomes[(name, suite)] = outcome = future.result()
                 verdict = "killed" if outcome.killed_by else outcome.error or "SURVIVED"
                 print(f"{name} / {suite}: {verdict} in {outcome.seconds:.1f}s", flush=True)
+            # The real code must pass the tests that killed, or those kills mean nothing: one
+            # run of just those tests, not a baseline of every suite (survivors need none).
+            killers = sorted(
+                {o.killed_by for o in outcomes.values() if o.killed_by and "::" in o.killed_by}
+            )
+            baseline = run_tests(killers, None, server.conninfo, args.seed, []) if killers else None
     finally:
         server.stop()
+    if baseline is not None:
+        if baseline.failures or baseline.error:
+            print("the real code fails tests that killed mutants (those kills do not count): "
+                  + (", ".join(baseline.failures) or str(baseline.error)))  # fmt: skip
+            return 2
+        print(f"baseline: the {len(killers)} killing tests pass on the real code "
+              f"({baseline.seconds:.1f}s)")  # fmt: skip
     return print_table(mutants, suites, outcomes, seed=args.seed)
 
 

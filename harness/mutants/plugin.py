@@ -1,7 +1,7 @@
 """pytest plugin for one mutant run: `-p harness.mutants.plugin` with $DRAGONFLY_QUEUE_MUTANT set.
 
 Applies the named mutant to the session's template before any test clones it, and writes the
-first failing test's id to $DRAGONFLY_MUTANT_REPORT.
+failing tests' ids to $DRAGONFLY_MUTANT_REPORT, the first failure first.
 """
 
 from __future__ import annotations
@@ -63,6 +63,8 @@ def queue_mutant(pg_databases: TestDatabases) -> str | None:
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Append each failing test's id (the first line is the first failure)."""
     target = os.environ.get(REPORT_ENV)
-    if report.failed and target and not Path(target).read_text().strip():
-        Path(target).write_text(report.nodeid)
+    if report.failed and target:
+        with Path(target).open("a") as failures:
+            failures.write(report.nodeid + "\n")

@@ -19,6 +19,7 @@ class Outcome:
     killed_by: str | None  # the first failing test, None when the mutant survived
     seconds: float
     error: str | None = None  # the run broke before any test failed (counts as no kill)
+    failures: tuple[str, ...] = ()  # every failing test's id
 
 
 def print_table(
