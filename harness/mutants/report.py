@@ -31,7 +31,7 @@ def print_table(
     """Print the table; 1 when a mutant survived the property layer or every suite it ran."""
     survivors, gaps = [], []
     print(f"\nmutants (Hypothesis seed {seed}, derandomized: rerun with --seed {seed})")
-    print(f"{'mutant':<36} {'object':<42} {'suite':<12} {'first killing test':<60} {'s':>6}")
+    print(f"{'mutant':<38} {'object':<42} {'suite':<12} {'first killing test':<60} {'s':>6}")
     for mutant in mutants:
         name, target = mutant.name, mutant.target
         ran = [s for s in suites if (name, s) in outcomes]
@@ -41,7 +41,7 @@ def print_table(
                 gaps.append(f"{name} ({suite})")
             survived = "ERROR (see above)" if outcome.error else "SURVIVED"
             label = (outcome.killed_by or survived).split("::", 1)[-1]  # without the path
-            print(f"{name:<36} {target[:42]:<42} {suite:<12} {label[:60]:<60} "
+            print(f"{name:<38} {target[:42]:<42} {suite:<12} {label[:60]:<60} "
                   f"{outcome.seconds:6.1f}")  # fmt: skip
             name, target = "", ""
         killers = [outcomes[(mutant.name, s)].killed_by for s in ran]
