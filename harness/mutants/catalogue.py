@@ -115,7 +115,7 @@ QUEUE_KILLERS = {
     "claim-no-skip-locked": f"{_CONCURRENCY}::test_a_claim_skips_a_job_another_open_claim_holds",
     "claim-no-row-lock": f"{_CONCURRENCY}::test_concurrent_claims_take_every_job_exactly_once",
     "claim-locks-unclaimed":
-        f"{_LEASES}::test_an_open_claim_leaves_every_unclaimed_job_to_other_sessions",
+        f"{_CONCURRENCY}::test_a_claim_skips_a_job_another_open_claim_holds",
     "claim-lease-ignores-timeout":
         f"{_LEASES}::test_leases_expire_on_each_claimers_own_lock_timeout",
     "claim-gives-up-when-contended":

@@ -33,12 +33,12 @@ def print_table(
     print(f"\nmutants (Hypothesis seed {seed}, derandomized: rerun with --seed {seed})")
     print(f"{'mutant':<38} {'object':<42} {'suite':<12} {'first killing test':<60} {'s':>6}")
     for mutant in mutants:
-        name, target = mutant.name, mutant.target
-        ran = [s for s in suites if (name, s) in outcomes]
+        name, target = mutant.name, mutant.target  # printed on the mutant's first line only
+        ran = [s for s in suites if (mutant.name, s) in outcomes]
         for suite in ran:
-            outcome = outcomes[(name, suite)]
+            outcome = outcomes[(mutant.name, suite)]
             if outcome.killed_by is None:
-                gaps.append(f"{name} ({suite})")
+                gaps.append(f"{mutant.name} ({suite})")
             survived = "ERROR (see above)" if outcome.error else "SURVIVED"
             label = (outcome.killed_by or survived).split("::", 1)[-1]  # without the path
             print(f"{name:<38} {target[:42]:<42} {suite:<12} {label[:60]:<60} "
