@@ -121,7 +121,7 @@ QUEUE_KILLERS = {
     "claim-gives-up-when-contended":
         f"{_LEASES}::test_a_claim_looks_past_every_job_other_sessions_hold",
     "reap-by-callers-timeout":
-        f"{_LEASES}::test_a_long_timeout_reaper_takes_a_short_lease_back_when_it_expires",
+        f"{_LEASES}::test_leases_expire_on_each_claimers_own_lock_timeout",
     "complete-jobs-unfenced":
         f"{_EDGES}::test_a_batch_completion_leaves_jobs_another_worker_holds",
     "enqueue-key-across-types": f"{_EDGES}::test_a_repeated_key_returns_the_job_of_its_own_type",
