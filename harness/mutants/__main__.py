@@ -131,7 +131,7 @@ def run_tests(
         if root is not None:
             shutil.rmtree(root, ignore_errors=True)
     seconds = time.monotonic() - started
-    failures = report_path.read_text().split()
+    failures = report_path.read_text().splitlines()  # ids may hold spaces (parameters)
     report_path.unlink()
     first = failures[0] if failures else ""
     if result.returncode != 0 and not first:  # no test failed: the run broke, no kill
