@@ -1,64 +1,28 @@
-"""The broken variants of the queue SQL: each a text edit of one ops.* function's definition.
+"""The catalogue of mutants: the queue SQL (here), every other function, view and trigger
+(objects.py), access (grants and row-level security, SQL statements in harness/access.sql) and
+the workers' Python (pysource.py). Kinds and how each applies: kinds.py.
 
-Access mutants (ACCESS_MUTANTS) are of a second kind: SQL statements run on the migrated
-database (harness/access.sql, `mutant_<name>`), killed by the access matrix test or the smoke
-access check.
-
-Each edit applies to the function's latest definition (pg_get_functiondef of the migrated
-template) and must match at least once, so a migration that rewrites a function makes its
-stale mutants fail loudly instead of passing quietly.
+Every function, view and trigger of the migrated schemas has a mutant here or a documented
+reason in `objects.EQUIVALENT` (tests/integration/test_mutant_coverage.py checks it).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
 
-import psycopg
+from harness.mutants.kinds import (
+    QUEUE_SUITES,
+    Mutant,
+    MutantError,
+    PyMutant,
+    SqlMutant,
+    TriggerMutant,
+    ViewMutant,
+)
+from harness.mutants.objects import OBJECT_MUTANTS
+from harness.mutants.pysource import PY_MUTANTS
 
-from reference.sqlfile import NamedQueries
-
-access_sql = NamedQueries("harness", "access.sql")
-QUEUE_SUITES = ("integration", "property")
-
-
-class MutantError(RuntimeError):
-    """A mutant no longer applies to the function it targets."""
-
-
-@dataclass(frozen=True)
-class Mutant:
-    name: str
-    function: str  # a function of schema ops, by name
-    find: str  # text in its definition; every occurrence is replaced
-    replace: str
-    why: str  # what the mutant breaks
-    suites: tuple[str, ...] = QUEUE_SUITES  # the suites of `python -m harness.mutants` to run
-
-    def apply(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
-        """Replace the function on conn's database with its broken variant.
-
-        Of a function's overloads (an old signature kept beside a new one), the one whose
-        definition holds `find`; exactly one must.
-        """
-        rows = conn.execute(
-            "SELECT pg_get_functiondef(p.oid) FROM pg_proc AS p "
-            "JOIN pg_namespace AS n ON n.oid = p.pronamespace "
-            "WHERE n.nspname = 'ops' AND p.proname = %s",
-            (self.function,),
-        ).fetchall()
-        definitions = [str(row[0]) for row in rows if self.find in str(row[0])]
-        if not definitions:
-            raise MutantError(
-                f"{self.name}: {self.find!r} is no longer in ops.{self.function}; a migration "
-                "changed it: update harness/mutants/catalogue.py"
-            )
-        if len(definitions) > 1:
-            raise MutantError(
-                f"{self.name}: {self.find!r} is in {len(definitions)} overloads of "
-                f"ops.{self.function}: make it match one"
-            )
-        conn.execute(definitions[0].replace(self.find, self.replace).encode())
-
+__all__ = ["QUEUE_SUITES", "Mutant", "MutantError", "SqlMutant"]
 
 MUTANTS = [
     Mutant("claim-no-skip-locked", "claim_pending_job", "FOR UPDATE SKIP LOCKED", "FOR UPDATE",
@@ -144,16 +108,29 @@ MUTANTS = [
 ]  # fmt: skip
 
 
-@dataclass(frozen=True)
-class SqlMutant:
-    """A mutant that runs statements: named `mutant_<name with _>` in harness/access.sql."""
-
-    name: str
-    why: str
-    suites: tuple[str, ...] = ("access",)
-
-    def apply(self, conn: psycopg.Connection[tuple[object, ...]]) -> None:
-        conn.execute(access_sql("mutant_" + self.name.replace("-", "_")))
+# The hand-written test expected to kill a queue mutant, run first in the integration suite
+# (its file would otherwise come late in the suite's order).
+_LEASES, _EDGES = "tests/integration/test_queue_leases.py", "tests/integration/test_queue_edges.py"
+_CONCURRENCY = "tests/integration/test_queue_concurrency.py"
+QUEUE_KILLERS = {
+    "claim-no-skip-locked": f"{_CONCURRENCY}::test_a_claim_skips_a_job_another_open_claim_holds",
+    "claim-no-row-lock": f"{_CONCURRENCY}::test_concurrent_claims_take_every_job_exactly_once",
+    "claim-locks-unclaimed":
+        f"{_CONCURRENCY}::test_a_claim_skips_a_job_another_open_claim_holds",
+    "claim-lease-ignores-timeout":
+        f"{_LEASES}::test_leases_expire_on_each_claimers_own_lock_timeout",
+    "claim-gives-up-when-contended":
+        f"{_LEASES}::test_a_claim_looks_past_every_job_other_sessions_hold",
+    "reap-by-callers-timeout":
+        f"{_LEASES}::test_leases_expire_on_each_claimers_own_lock_timeout",
+    "complete-jobs-unfenced":
+        f"{_EDGES}::test_a_batch_completion_leaves_jobs_another_worker_holds",
+    "enqueue-key-across-types": f"{_EDGES}::test_a_repeated_key_returns_the_job_of_its_own_type",
+}  # fmt: skip
+MUTANTS = [
+    dataclasses.replace(m, kill=(QUEUE_KILLERS[m.name],)) if m.name in QUEUE_KILLERS else m
+    for m in MUTANTS
+]
 
 
 ACCESS_MUTANTS = [
@@ -161,4 +138,5 @@ ACCESS_MUTANTS = [
     SqlMutant("access-judgments-rls-off", "row-level security disabled on public.judgments"),
     SqlMutant("access-anon-read-policy", "a policy (and a grant) lets anon read judgments"),
 ]
-ALL_MUTANTS: list[Mutant | SqlMutant] = [*MUTANTS, *ACCESS_MUTANTS]
+AnyMutant = Mutant | ViewMutant | TriggerMutant | SqlMutant | PyMutant
+ALL_MUTANTS: list[AnyMutant] = [*MUTANTS, *OBJECT_MUTANTS, *ACCESS_MUTANTS, *PY_MUTANTS]

@@ -1,11 +1,12 @@
 """pytest plugin for one mutant run: `-p harness.mutants.plugin` with $DRAGONFLY_QUEUE_MUTANT set.
 
 Applies the named mutant to the session's template before any test clones it, and writes the
-first failing test's id to $DRAGONFLY_MUTANT_REPORT.
+failing tests' ids to $DRAGONFLY_MUTANT_REPORT, the first failure first.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
@@ -18,6 +19,19 @@ from harness.postgres.databases import TestDatabases
 
 MUTANT_ENV = "DRAGONFLY_QUEUE_MUTANT"
 REPORT_ENV = "DRAGONFLY_MUTANT_REPORT"
+PY_ROOT_ENV = "DRAGONFLY_PY_MUTANT_ROOT"  # a Python mutant: the dir of the mutated copy
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A Python mutant's run must import the mutated copy, not the worktree's package."""
+    root = os.environ.get(PY_ROOT_ENV)
+    if root:
+        reference = importlib.import_module("reference")
+        if not str(Path(reference.__file__ or "").resolve()).startswith(str(Path(root).resolve())):
+            raise pytest.UsageError(
+                f"${PY_ROOT_ENV}: the mutated copy in {root} is not the `reference` imported "
+                f"({reference.__file__})"
+            )
 
 
 def _allow_connections(databases: TestDatabases, allowed: bool) -> None:
@@ -49,6 +63,8 @@ def queue_mutant(pg_databases: TestDatabases) -> str | None:
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Append each failing test's id (the first line is the first failure)."""
     target = os.environ.get(REPORT_ENV)
-    if report.failed and target and not Path(target).read_text().strip():
-        Path(target).write_text(report.nodeid)
+    if report.failed and target:
+        with Path(target).open("a") as failures:
+            failures.write(report.nodeid + "\n")
