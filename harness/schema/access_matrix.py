@@ -15,7 +15,7 @@ import psycopg
 
 from reference.sqlfile import NamedQueries
 
-query = NamedQueries("harness.schema", "access.sql")
+query = NamedQueries("harness", "access.sql")
 
 WORKER, API = "dragonfly_worker", "dragonfly_api"
 ANON, AUTHENTICATED = "anon", "authenticated"
