@@ -36,6 +36,11 @@ ALLOWED: dict[tuple[str, str, str], str] = {
     ("harness/faults/__init__.py", "crash_and_restart", "sleep"): (
         "the outage is the fault: the server stays down for `downtime` seconds"
     ),
+    (
+        "tests/faults/test_database_faults.py",
+        "test_a_network_cut_loses_and_duplicates_nothing",
+        "sleep",
+    ): "the cut's length is the fault (held once the cut is seen in effect)",
     ("tests/hostile/test_hostile_http.py", "exchange", "sleep"): (
         "the gap between body parts is the slow client under test (0 for the fast ones)"
     ),

@@ -101,10 +101,13 @@ def run_load(args: argparse.Namespace) -> int:
         return 128 + signum
 
 
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextmanager
 def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C: Python's default SIGTERM ends the process without running a
-    single `finally`, and Locust and Postgres would outlive it."""
+    """SIGINT and SIGTERM unwind like Ctrl-C: Python's default SIGTERM ends the process
+    without running a single `finally`, and Locust and Postgres would outlive it."""
 
     def interrupt(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(signum)
@@ -112,11 +115,14 @@ def _sigterm_interrupts() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():  # signals reach only main
         yield
         return
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    # SIGINT too: a process started in the background of a non-interactive shell (or by a
+    # runner such as tox run-parallel) inherits SIGINT ignored, and Ctrl-C would do nothing.
+    previous = {signum: signal.signal(signum, interrupt) for signum in INTERRUPTS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _load(args: argparse.Namespace) -> int:

@@ -210,6 +210,11 @@ class StrategyStriker:
     def release(self) -> None:
         self.gate.open()
 
+    def session_pids(self) -> list[int]:
+        """The server pids of the striker's own sessions (a network cut strands them server-side,
+        still holding their locks, until they are terminated from a new connection)."""
+        return [c.info.backend_pid for c in (self.gate.front, self.gate.back, self.pre)]
+
     def close(self) -> None:
         self.gate.__exit__()
         self.pre.close()

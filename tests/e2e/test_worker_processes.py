@@ -117,7 +117,12 @@ def test_a_worker_stops_promptly_when_its_collector_is_gone(
 ) -> None:
     # Each exporter retries a dead collector until its 10 s deadline, one after the other: a
     # worker took 30 s to stop, and the harness (like a platform) kills it after 30.
-    reference_stack.extra_env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
+    reference_stack.extra_env["OTEL_EXPORTER_OTLP_ENDPOINT"] = dead
+    for signal in ("traces", "metrics", "logs"):  # the stack sets each signal's endpoint too
+        reference_stack.extra_env[f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT"] = (
+            f"{dead}/v1/{signal}"
+        )
     worker = reference_stack.start_worker("ingest")
     # An exporter retrying the start-up records against the dead collector.
     worker.wait_for_output(r"encountered while exporting \w+ batch, retrying in")

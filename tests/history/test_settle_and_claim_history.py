@@ -186,6 +186,9 @@ def drain(loop: LoopThread, reaper: QueueClient, history: History) -> bool:
 def run_loop_history(db_connect: Connect, operations: int) -> list[str]:
     history = History()
     admin = db_connect()
+    # Each run starts empty: the catch test may run again in the same database.
+    admin.execute("DROP TABLE IF EXISTS public.handler_effects")
+    admin.execute("DELETE FROM ops.job_queue")
     admin.execute(
         "CREATE TABLE public.handler_effects (job_id uuid NOT NULL, worker_id text NOT NULL)"
     )  # no uniqueness: a duplicate effect must show
