@@ -18,6 +18,7 @@ from typing import Any
 
 import psycopg
 
+from harness.waiting import wait_until
 from reference.jobqueue import JobType, QueueClient
 
 # What each job type's handler applies once per run (reference/workers/enforcement_engine.py).
@@ -117,3 +118,16 @@ def audit_enforcement(conn: psycopg.Connection[Any], judgments: int) -> FaultFig
     if plans != (judgments, judgments) or packets != (judgments,):
         raise AssertionError(f"effects not exactly once: plans {plans}, packets {packets}")
     return figures
+
+
+def drain_and_audit(
+    conn: psycopg.Connection[Any], judgments: int, timeout: float = 240.0
+) -> FaultFigures:
+    """Wait until both jobs of every judgment completed (strategy, drafting), then audit."""
+    wait_until(
+        "every job to complete",
+        lambda: completed_jobs(conn) == 2 * judgments,
+        timeout=timeout,
+        poll=0.2,
+    )
+    return audit_enforcement(conn, judgments)

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from harness.faults import FaultTally, crash_and_restart, database_paused, network_cut
-from harness.faults.audit import audit_enforcement, completed_jobs, seed_strategy_jobs
+from harness.faults.audit import completed_jobs, drain_and_audit, seed_strategy_jobs
 from harness.faults.gate import StrategyStriker, applications, terminate
 from harness.postgres.server import PostgresServer, PostgresSourceError
 from harness.stack.processes import ReferenceStack
@@ -56,13 +56,7 @@ def run_through(
     assert worker.process.poll() is None, "the worker must ride out the outage"
     judgments = JUDGMENTS + 1  # and the gated one
     with psycopg.connect(database_url, autocommit=True) as conn:
-        wait_until(
-            "every job to complete",
-            lambda: completed_jobs(conn) == 2 * judgments,
-            timeout=AUDIT_TIMEOUT,
-            poll=0.2,
-        )
-        figures = audit_enforcement(conn, judgments)
+        figures = drain_and_audit(conn, judgments, AUDIT_TIMEOUT)
     tally.require_landed()
     report(tally.line(figures))
 
@@ -157,13 +151,7 @@ def test_a_network_cut_loses_and_duplicates_nothing(
         wait_until("the cut to be in effect", lambda: database_unreachable(url), OUTAGE_LIMIT)
         time.sleep(CUT_SECONDS)
     with psycopg.connect(url, autocommit=True) as conn:
-        wait_until(
-            "every job to complete",
-            lambda: completed_jobs(conn) == 2 * JUDGMENTS,
-            timeout=AUDIT_TIMEOUT,
-            poll=0.2,
-        )
-        figures = audit_enforcement(conn, JUDGMENTS)
+        figures = drain_and_audit(conn, JUDGMENTS, AUDIT_TIMEOUT)
     tally.count(bool(worker_lost_the_database(durable_stack)))
     tally.require_landed()
     report_faults(tally.line(figures))

@@ -20,7 +20,7 @@ from uuid import UUID
 import psycopg
 
 from harness.faults import FaultTally, kill_worker
-from harness.faults.audit import audit_enforcement, completed_jobs, seed_strategy_jobs
+from harness.faults.audit import drain_and_audit, seed_strategy_jobs
 from harness.faults.gate import (
     StrategyStriker,
     applications,
@@ -94,13 +94,7 @@ def test_sigkill_and_terminated_backends_mid_handler_lose_and_duplicate_nothing(
         steady = reference_stack.start_worker("enforcement", WORKER_POLL_INTERVAL="0.05")
         seed_strategy_jobs(watcher, JUDGMENTS)
         judgments = JUDGMENTS + ROUNDS
-        wait_until(
-            "every job to complete",
-            lambda: completed_jobs(watcher) == 2 * judgments,
-            timeout=AUDIT_TIMEOUT,
-            poll=0.2,
-        )
-        figures = audit_enforcement(watcher, judgments)
+        figures = drain_and_audit(watcher, judgments, AUDIT_TIMEOUT)
     assert steady.process.poll() is None, "the steady worker must run to the end"
     assert steady.stop() == 0
     tally.require_landed()
