@@ -64,7 +64,7 @@ OBJECT_MUTANTS: list[Mutant | ViewMutant | TriggerMutant] = [
            suites=S, kill=(LEASES,)),
     Mutant("hold-lease-unfenced", "hold_lease", "      AND q.locked_by = hold_lease.worker_id\n",
            "", "a handler that lost its lease commits its effects anyway", suites=S,
-           kill=("tests/integration/test_fenced_effects.py",)),
+           kill=(f"{KILLERS}::test_the_lease_fence_refuses_a_worker_that_does_not_hold_the_job",)),
     Mutant("batch-ignores-retry", "ingest_batch_follows_job",
            "ELSIF NEW.status = 'pending' AND OLD.status = 'processing' THEN",
            "ELSIF false THEN", "a batch whose job waits to retry still shows as running",

@@ -90,3 +90,15 @@ def test_a_worker_silent_for_over_90_seconds_is_stale(
     db_conn.execute("UPDATE ops.worker_heartbeats SET last_seen_at = now() - %s", (silent,))
     row = db_conn.execute("SELECT is_stale FROM ops.v_worker_status").fetchone()
     assert row == (stale,)
+
+
+def test_the_lease_fence_refuses_a_worker_that_does_not_hold_the_job(
+    db_conn: psycopg.Connection[Any],
+) -> None:
+    """ops.hold_lease: the holder passes; another worker (its lease taken over) gets DFQ03."""
+    queue = QueueClient(db_conn)
+    queue.queue_job(JobType.INGEST_CSV)
+    [job] = queue.claim_pending_job([JobType.INGEST_CSV], "holder")
+    fence = "SELECT ops.hold_lease(%s, %s)"
+    assert sqlstate_of(db_conn, fence, job.id, "holder") is None
+    assert sqlstate_of(db_conn, fence, job.id, "the-worker-it-was-taken-from") == "DFQ03"
