@@ -65,6 +65,12 @@ def test_every_function_view_and_trigger_has_a_mutant_or_a_reason(
     assert not unknown, f"mutants of objects the schema does not have: {unknown}"
     both = sorted(mutated & set(EQUIVALENT))
     assert not both, f"objects with a live mutant and a reason to have none: {both}"
+    kinds = sorted(set(objects.values()))
+    counts = ", ".join(f"{sum(k == kind for k in objects.values())} {kind}s" for kind in kinds)
+    print(
+        f"mutant coverage: {len(objects)} objects of {', '.join(SCHEMAS)} ({counts}): "
+        f"{len(objects) - len(EQUIVALENT)} with a mutant, {len(EQUIVALENT)} with a reason"
+    )
 
 
 def test_every_sql_mutant_applies_to_todays_schema(db_conn: psycopg.Connection[Any]) -> None:
