@@ -10,7 +10,8 @@ import math
 
 import pytest
 
-from harness import bench_claim, cli
+from harness import cli
+from harness.bench import claim as bench_claim
 from harness.bench.ratio_run import Sizes
 from harness.bench.ratio_table import KEYS
 
