@@ -8,6 +8,7 @@ expected to kill it, run first.
 from __future__ import annotations
 
 from harness.mutants.kinds import Mutant, TriggerMutant, ViewMutant
+from reference.jobqueue import DEFAULT_LOCK_TIMEOUT
 
 UPKEEP = "tests/integration/test_schema_upkeep.py"
 KILLERS = "tests/integration/test_contract_objects.py"
@@ -15,6 +16,7 @@ LEASES = "tests/integration/test_queue_leases.py"
 FAILURES = "tests/integration/test_queue_failures.py"
 BATCH = "tests/integration/test_batch_follows_job.py"
 S = ("schema",)
+LEASE_MINUTES = int(DEFAULT_LOCK_TIMEOUT.total_seconds() // 60)  # as ops.default_lock_timeout()
 TOUCHED = "EXECUTE FUNCTION ops.touch_updated_at()"
 
 
@@ -59,8 +61,9 @@ OBJECT_MUTANTS: list[Mutant | ViewMutant | TriggerMutant] = [
            "complete_job_and_claim.job_id;\n", "",
            "the caller is not told its completion took effect", suites=S,
            kill=("tests/integration/test_claim_fast_path.py",)),
-    Mutant("default-lease-too-long", "default_lock_timeout", "interval '30 minutes'",
-           "interval '60 minutes'", "a claim without a lock timeout leases for an hour",
+    Mutant("default-lease-too-long", "default_lock_timeout", f"interval '{LEASE_MINUTES} minutes'",
+           f"interval '{2 * LEASE_MINUTES} minutes'",
+           "a claim without a lock timeout leases for twice the default",
            suites=S, kill=(LEASES,)),
     Mutant("hold-lease-unfenced", "hold_lease", "      AND q.locked_by = hold_lease.worker_id\n",
            "", "a handler that lost its lease commits its effects anyway", suites=S,
