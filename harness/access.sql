@@ -1,4 +1,4 @@
--- The harness's access statements (harness/access_matrix.py, harness/postgres/logins.py).
+-- The harness's access statements (harness/schema/access_matrix.py, harness/postgres/logins.py).
 
 -- name: supabase_platform_defaults
 -- What a Supabase project has before the migrations run: its API roles, the public schema

@@ -1,4 +1,4 @@
--- The access check's read-only catalog statements (harness/access_catalog.py), after Supabase's
+-- The access check's read-only catalog statements (harness/schema/access_catalog.py), after Supabase's
 -- database advisors. Each returns (object, what is wrong) rows; no row: nothing to fix.
 
 -- name: tables_without_rls

@@ -1,5 +1,5 @@
 -- The schema that reference/db/migrations/ builds, dumped by pg_dump --schema-only and
--- normalised (harness/schema_snapshot.py). Generated, do not edit; after a new migration:
+-- normalised (harness/schema/snapshot.py). Generated, do not edit; after a new migration:
 --   DRAGONFLY_UPDATE_SCHEMA=1 .venv/bin/pytest tests/integration/test_schema_snapshot.py
 
 --

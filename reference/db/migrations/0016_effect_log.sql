@@ -1,7 +1,7 @@
 -- The effect log: one row per committed application of a handler's effect, written inside the
 -- handler's own transaction (so a rolled-back run leaves none and a committed one cannot lose
 -- it). There is deliberately no uniqueness: a handler that ran and committed twice writes two
--- rows, which the fault audit (harness/fault_audit.py) counts as a re-application, and as a
+-- rows, which the fault audit (harness/faults/audit.py) counts as a re-application, and as a
 -- duplicated visible effect when the two runs of one job produced different effect keys (two
 -- drafting jobs instead of one, say). The effect tables themselves (enforcement.plans,
 -- draft_packets) are unique per judgment and cannot show that.
