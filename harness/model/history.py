@@ -45,6 +45,7 @@ class History:
 
     calls: dict[UUID, list[JobCall]] = field(default_factory=lambda: defaultdict(list))
     enqueued: dict[UUID, int] = field(default_factory=dict)  # job -> max_attempts
+    requested: dict[UUID, set[int]] = field(default_factory=dict)  # job -> limits asked for
     operations: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -52,6 +53,25 @@ class History:
         with self._lock:
             self.operations += 1
             self.enqueued.setdefault(job_id, max_attempts)
+            self.requested.setdefault(job_id, set()).add(max_attempts)
+
+    def settle_limits(self, stored: dict[UUID, int]) -> list[str]:
+        """Each job's limit as the queue stored it, when some enqueue asked for it.
+
+        Two enqueues with one idempotency key get one job; the one that created it may record
+        after the other, so the first recorded limit need not be the job's. A stored limit that
+        no enqueue asked for is a problem of its own.
+        """
+        problems = []
+        for job_id, limit in stored.items():
+            if job_id not in self.requested:
+                continue
+            if limit in self.requested[job_id]:
+                self.enqueued[job_id] = limit
+            else:
+                asked = sorted(self.requested[job_id])
+                problems.append(f"job {job_id}: max_attempts stored {limit}, asked for {asked}")
+        return problems
 
     def record(self, job_calls: Iterable[tuple[UUID, JobCall]]) -> None:
         """One operation and its effect on each job it touched (none for an empty claim)."""

@@ -210,10 +210,11 @@ def run_history(db_connect: Connect, operations: int) -> tuple[History, list[str
     drained = drain(Worker("drainer", QueueClient(db_connect()), history, clock), clock)
     rows = (
         workers[0]
-        .client.conn.execute("SELECT id, status::text, attempts FROM ops.job_queue")
+        .client.conn.execute("SELECT id, status::text, attempts, max_attempts FROM ops.job_queue")
         .fetchall()
     )
-    problems = check_history(history, {row[0]: (row[1], row[2]) for row in rows})
+    problems = history.settle_limits({row[0]: row[3] for row in rows})
+    problems += check_history(history, {row[0]: (row[1], row[2]) for row in rows})
     if not drained:
         problems.append(f"the drain left jobs unfinished after {DRAIN_ROUNDS} rounds")
     return history, problems
