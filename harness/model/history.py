@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -250,3 +250,23 @@ def check_effects(history: History, committed: Mapping[tuple[UUID, str], int]) -
                 f"{recorded.get(key, 0)} committed in the history"
             )
     return problems
+
+
+def run_threads(steppers: list[Callable[[], None]], steps: int) -> None:
+    """Each stepper in a thread of its own, `steps` times; the first error raised here."""
+    errors: list[BaseException] = []
+
+    def run(step: Callable[[], None]) -> None:
+        try:
+            for _ in range(steps):
+                step()
+        except BaseException as error:  # handed to the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(step,)) for step in steppers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    if errors:
+        raise errors[0]

@@ -14,7 +14,6 @@ commits the history recorded.
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -23,7 +22,14 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from harness.model.history import History, JobCall, check_effects, check_history, now_ns
+from harness.model.history import (
+    History,
+    JobCall,
+    check_effects,
+    check_history,
+    now_ns,
+    run_threads,
+)
 from harness.plugin.hypothesis_profiles import HISTORY_OPERATIONS, current_profile
 from reference.jobqueue import QueueClient
 
@@ -116,25 +122,6 @@ class Reaper:
             (job.id, JobCall("reap", "reaper", job.status.value, started, ended, after, LEASE))
             for job in reaped
         )  # fmt: skip
-
-
-def run_threads(steppers: list[Callable[[], None]], steps: int) -> None:
-    errors: list[BaseException] = []
-
-    def run(step: Callable[[], None]) -> None:
-        try:
-            for _ in range(steps):
-                step()
-        except BaseException as error:  # handed to the main thread
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(step,)) for step in steppers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    if errors:
-        raise errors[0]
 
 
 def drain(handler: HandlerThread, reaper: Reaper) -> bool:

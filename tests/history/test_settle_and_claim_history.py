@@ -13,7 +13,6 @@ holder, no two live leases, every job accounted for) and the effects to their co
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -22,7 +21,14 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from harness.model.history import History, JobCall, check_effects, check_history, now_ns
+from harness.model.history import (
+    History,
+    JobCall,
+    check_effects,
+    check_history,
+    now_ns,
+    run_threads,
+)
 from harness.mutants.catalogue import MUTANTS
 from harness.plugin.hypothesis_profiles import HISTORY_OPERATIONS, current_profile
 from reference.jobqueue import Job, QueueClient
@@ -144,25 +150,6 @@ def reap(client: QueueClient, history: History, lock_timeout: timedelta = LEASE)
         "UPDATE ops.job_queue SET run_at = ops.clock() WHERE id = ANY(%s) AND status = 'pending'",
         ([job.id for job in reaped],),
     )
-
-
-def run_threads(steppers: list[Callable[[], None]], steps: int) -> None:
-    errors: list[BaseException] = []
-
-    def run(step: Callable[[], None]) -> None:
-        try:
-            for _ in range(steps):
-                step()
-        except BaseException as error:  # handed to the main thread
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(step,)) for step in steppers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=300)
-    if errors:
-        raise errors[0]
 
 
 def drain(loop: LoopThread, reaper: QueueClient, history: History) -> bool:
