@@ -68,6 +68,16 @@ class Mutant:
         conn.execute(definitions[0].replace(self.find, self.replace).encode())
 
 
+def _edited(name: str, what: str, definition: str, find: str, replace: str) -> str:
+    """`definition` with `find` replaced, or a MutantError naming the object a migration changed."""
+    if find not in definition:
+        raise MutantError(
+            f"{name}: {find!r} is no longer in {what}; a migration changed it: "
+            "update harness/mutants/objects.py"
+        )
+    return definition.replace(find, replace)
+
+
 @dataclass(frozen=True)
 class ViewMutant:
     """A text edit of a view's query (pg_get_viewdef), put back with CREATE OR REPLACE VIEW."""
@@ -87,12 +97,7 @@ class ViewMutant:
     def apply(self, conn: Conn) -> None:
         row = conn.execute("SELECT pg_get_viewdef(%s::regclass)", (self.view,)).fetchone()
         definition = str(row[0]) if row else ""
-        if self.find not in definition:
-            raise MutantError(
-                f"{self.name}: {self.find!r} is no longer in the view {self.view}; a migration "
-                "changed it: update harness/mutants/objects.py"
-            )
-        edited = definition.replace(self.find, self.replace)
+        edited = _edited(self.name, f"the view {self.view}", definition, self.find, self.replace)
         options = "WITH (security_invoker = true)"  # as every view of the schema
         conn.execute(f"CREATE OR REPLACE VIEW {self.view} {options} AS {edited}".encode())
 
@@ -122,13 +127,10 @@ class TriggerMutant:
             (self.table, trigger),
         ).fetchone()
         definition = str(row[0]) if row else ""
-        if self.find not in definition:
-            raise MutantError(
-                f"{self.name}: {self.find!r} is no longer in the trigger {self.trigger}; a "
-                "migration changed it: update harness/mutants/objects.py"
-            )
+        what = f"the trigger {self.trigger}"
+        edited = _edited(self.name, what, definition, self.find, self.replace)
         conn.execute(f'DROP TRIGGER "{trigger}" ON {self.table}'.encode())
-        conn.execute(definition.replace(self.find, self.replace).encode())
+        conn.execute(edited.encode())
 
 
 @dataclass(frozen=True)
