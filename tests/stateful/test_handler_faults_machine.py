@@ -137,9 +137,11 @@ class HandlerFaultsMachine(RuleBasedStateMachine):
 
     def _claim(self, name: str) -> Job:
         [job] = self.rig.clients[name].claim_pending_job([JobType.LOAD_PROBE], name, 1)
-        # FIFO among equals: whichever due job the queue hands out, the model follows it.
+        # FIFO: a due job's run_at is its created_at (see _make_due), so the queue hands out the
+        # earliest enqueued due job. Never a tie broken by the random id: the machine's next
+        # steps depend on which job this is, and Hypothesis needs them to follow its choices.
+        assert job.id == self._due()[0], "the claim did not take the earliest enqueued due job"
         model = self.model[job.id]
-        assert (model.status, model.due) == ("pending", True)
         model.status, model.owner, model.attempts = "processing", name, model.attempts + 1
         assert job.attempts == model.attempts
         return job
@@ -260,9 +262,7 @@ class HandlerFaultsMachine(RuleBasedStateMachine):
             self._failed(job.id)
             model.due = model.status == "pending"  # reaped with backoff: make it due for tests
             if model.due:
-                self.rig.admin.execute(
-                    "UPDATE ops.job_queue SET run_at = now() WHERE id = %s", (job.id,)
-                )
+                self._make_due("id = %s", job.id)
         self.runs.append((job.id, job.attempts, "lease lost"))
         self._count(f"leases {how} during a handler")
 
@@ -325,9 +325,15 @@ class HandlerFaultsMachine(RuleBasedStateMachine):
     )
     @rule()
     def the_backoff_elapses(self) -> None:
-        self.rig.admin.execute("UPDATE ops.job_queue SET run_at = now() WHERE status = 'pending'")
+        self._make_due("status = 'pending'")
         for model in self.model.values():
             model.due = True
+
+    def _make_due(self, where: str, *params: Any) -> None:
+        """Due again, in enqueue order: run_at = created_at (not now(), which ties every job it
+        sets and leaves the claim order to the random ids)."""
+        sql = f"UPDATE ops.job_queue SET run_at = created_at WHERE {where}"
+        self.rig.admin.execute(sql, params)
 
     # -- invariants ---------------------------------------------------------------------------
     @invariant()
