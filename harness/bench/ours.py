@@ -62,8 +62,9 @@ def fill_completed(conn: psycopg.Connection[Any], count: int) -> None:
 
 @dataclass
 class DrainPlan:
-    """How each claimer of a drain works: `batch` jobs per claim; `combined`: one job at a
-    time, each completion and the next claim in one call (ops.complete_job_and_claim);
+    """How each claimer of a drain works: `batch` jobs per claim; `combined`: each completion
+    and the next claim in one call (ops.complete_job_and_claim at batch 1, the client's
+    complete_jobs_and_claim statement above);
     `work_seconds`: each job's (sleeping) work, for latency below saturation."""
 
     batch: int = 1
@@ -94,6 +95,12 @@ class _DrainRun:
             return self.result.jobs >= self.max_jobs or time.monotonic() >= self.deadline
 
     def claim(self, queue: QueueClient, worker_id: str, held: list[Any]) -> list[Any]:
+        if self.plan.combined and held and self.plan.batch > 1:  # the batch workers' path
+            done, jobs = queue.complete_jobs_and_claim(
+                [job.id for job in held], worker_id, [LOAD_TYPE], self.plan.batch
+            )
+            self.settle(worker_id, held, len(done))
+            return jobs
         if self.plan.combined and held:
             completed, jobs = queue.complete_job_and_claim(held[0].id, worker_id, [LOAD_TYPE])
             self.settle(worker_id, held, int(completed))

@@ -100,11 +100,14 @@ class RatioBench:
             conn.execute("DELETE FROM ops.job_queue")
             ours.fill_pending(conn, pending)
 
-    def _drain(self, name: str, threads: int, batch: int) -> ours.Drain:
+    def _drain(self, name: str, threads: int, batch: int, *, combined: bool = True) -> ours.Drain:
+        """Drain with `threads` claimers of `batch`; `combined`: each batch settled and the next
+        claimed in one statement (complete_jobs_and_claim, as the batch workers do), else a
+        claim and a complete_jobs apart."""
         result = ours.drain(
             self.urls[name],
             threads=threads,
-            plan=ours.DrainPlan(batch=batch),
+            plan=ours.DrainPlan(batch=batch, combined=combined),
             max_jobs=self.sizes.drain_jobs,
             max_seconds=120,
         )
@@ -173,12 +176,20 @@ class RatioBench:
         jobs = self.sizes.drain_jobs
         self._fresh(jobs)
         batch10 = self._drain("fresh", 4, 10).jobs_per_s
+        self._fresh(jobs)
+        apart = self._drain("fresh", 4, 10, combined=False).jobs_per_s
         pgqueuer = jobs / peers.pgqueuer_drain(self.urls["pgqueuer"], jobs)
         self.table.add(
             "batch10_vs_pgqueuer",
             batch10,
             pgqueuer,
             f"ours {batch10:,.0f}/s, pgqueuer {pgqueuer:,.0f}/s",
+        )
+        self.table.add(
+            "batch10_apart_vs_pgqueuer",
+            apart,
+            pgqueuer,
+            f"ours {apart:,.0f}/s (claim and complete_jobs apart), pgqueuer {pgqueuer:,.0f}/s",
         )
         self._top_up("history", jobs)
         history = self._drain("history", 4, 100).jobs_per_s
@@ -204,7 +215,8 @@ class RatioBench:
             f"claimed {read32:.1f} at 32, {read4:.1f} at 4",
         )
         self.say(
-            f"{rep} batch 10 {batch10:,.0f}/s, pgqueuer {pgqueuer:,.0f}/s; batch 100: history "
+            f"{rep} batch 10 {batch10:,.0f}/s (apart {apart:,.0f}/s), pgqueuer {pgqueuer:,.0f}/s; "
+            f"batch 100: history "
             f"{history:,.0f}/s, fresh 4 threads {fresh4:,.0f}/s, 32 threads {fresh32:,.0f}/s"
         )
 

@@ -43,16 +43,30 @@ TARGETS = (
         2.0,
         False,
     ),
-    Target("batch10_vs_pgqueuer", "batch 10 + complete_jobs, 4 threads / pgqueuer", 2.0, True),
+    Target(
+        "batch10_vs_pgqueuer",
+        "batch 10, 4 threads, each batch's complete_jobs and the next claim in one statement"
+        " (the workers' path) / pgqueuer",
+        2.0,
+        True,
+    ),
+    Target(
+        "batch10_apart_vs_pgqueuer",
+        "the same with the claim and complete_jobs apart (two commits a batch) / pgqueuer",
+        2.0,
+        True,
+    ),
     Target(
         "batch100_history_vs_update",
-        "batch 100 + complete_jobs, 4 threads, beside the completed history / UPDATE limit",
+        "batch 100 + complete_jobs (one statement with the next claim), 4 threads, beside the"
+        " completed history / UPDATE limit",
         4.0,
         True,
     ),
     Target(
         "batch100_fresh_vs_update",
-        "batch 100 + complete_jobs, 4 threads, fresh table / UPDATE limit",
+        "batch 100 + complete_jobs (one statement with the next claim), 4 threads, fresh table"
+        " / UPDATE limit",
         4.0,
         True,
     ),

@@ -82,6 +82,15 @@ def _claim_params(
     }
 
 
+def _settle_ids(job_ids: Iterable[UUID], operation: str) -> list[UUID]:
+    ids = list(job_ids)
+    if len(ids) > MAX_BATCH_SIZE:
+        raise InvalidArgumentError(
+            f"{operation} takes at most {MAX_BATCH_SIZE} ids (got {len(ids)}); complete in batches"
+        )
+    return ids
+
+
 def _claimed(rows: list[dict[str, Any]], timing: list[float]) -> list[Job]:
     """The claimed jobs of a claim's rows, recorded as one receive (metrics and spans)."""
     jobs = [Job.from_row(row) for row in rows]
@@ -200,6 +209,30 @@ class QueueClient:
         record_settlements("complete_job", int(timing[0]), timing[1], settled)
         return completed, _claimed(rows[1:] if completed else rows, timing)
 
+    def complete_jobs_and_claim(
+        self,
+        job_ids: Iterable[UUID],
+        worker_id: str,
+        job_types: Iterable[JobType | str],
+        batch_size: int = 1,
+        *,
+        lock_timeout: timedelta | None = None,
+        trace_parents: Mapping[UUID, Context] | None = None,
+    ) -> tuple[set[UUID], list[Job]]:
+        """complete_jobs, then claim the next batch, in one round trip and one commit:
+        (the ids completed, the jobs claimed). Fenced as complete_jobs; the claim happens
+        either way; an error leaves both undone. `trace_parents` as for complete_jobs."""
+        ids = _settle_ids(job_ids, "complete_jobs_and_claim")
+        params = {**_claim_params(job_types, worker_id, batch_size, lock_timeout), "job_ids": ids}
+        with untraced_claim() as timing:
+            rows = self._rows("complete_jobs_and_claim", params)
+        completed = set(rows[0]["completed_ids"]) if rows else set()
+        parents = trace_parents or {}
+        settled = [(str(i), parents.get(i), i in completed) for i in ids]
+        record_settlements("complete_jobs", int(timing[0]), timing[1], settled)
+        claimed = [row for row in rows if row["id"] is not None]
+        return completed, _claimed(claimed, timing)
+
     def complete_job(self, job_id: UUID, worker_id: str) -> bool:
         """True when completed; False when this worker no longer holds the job (fenced)."""
         _require_worker_id(worker_id)
@@ -222,12 +255,7 @@ class QueueClient:
         worker no longer holds is left alone and missing from the result). `trace_parents`:
         each job's `process` span, under which its own `settle` span goes."""
         _require_worker_id(worker_id)
-        ids = list(job_ids)
-        if len(ids) > MAX_BATCH_SIZE:
-            raise InvalidArgumentError(
-                f"complete_jobs takes at most {MAX_BATCH_SIZE} ids (got {len(ids)}); "
-                "complete in batches"
-            )
+        ids = _settle_ids(job_ids, "complete_jobs")
         if not ids:
             return set()
         with untraced_claim(operation="complete_jobs", operation_type="settle") as timing:

@@ -40,6 +40,27 @@ SELECT * FROM ops.complete_job_and_claim(
 SELECT id FROM ops.complete_jobs(job_ids => %(job_ids)s::uuid[], worker_id => %(worker_id)s)
     AS id;
 
+-- name: complete_jobs_and_claim
+-- A batch's complete_job_and_claim, composed of the contract's two functions: complete the jobs
+-- this worker holds and claim the next batch, in one statement and one commit. The claim takes
+-- the completion's result as an argument (+ 0 x its size), so it runs after the completion: a
+-- held job that was reaped and is pending again is not completed, and may be claimed again
+-- here. One row per claimed job (one row with a NULL id when none was), each carrying the ids
+-- the completion took.
+WITH completed AS MATERIALIZED (
+    SELECT coalesce(array_agg(done.id), '{}') AS completed_ids
+    FROM ops.complete_jobs(job_ids => %(job_ids)s::uuid[], worker_id => %(worker_id)s)
+        AS done (id)
+)
+SELECT completed.completed_ids, claimed.*
+FROM completed
+LEFT JOIN LATERAL ops.claim_pending_job(
+    job_types => %(job_types)s,
+    worker_id => %(worker_id)s,
+    batch_size => %(batch_size)s + 0 * cardinality(completed.completed_ids),
+    lock_timeout => coalesce(%(lock_timeout)s::interval, ops.default_lock_timeout())
+) AS claimed ON true;
+
 -- name: fail_job
 -- Record a failure: retry with backoff, dead-letter (at once when permanent), or report the
 -- lease lost.

@@ -3,7 +3,8 @@
 Reads top-down: tunables, the connection with backoff, the jobs in hand, the loop. One job's
 processing is reference.workers.processing; a batch's (WORKER_CONCURRENCY > 1)
 reference.workers.batches. The loop settles a success and claims the next job in one
-statement (complete_job_and_claim), or a batch's successes in one (complete_jobs).
+statement (complete_job_and_claim), a batch's successes and the next batch likewise
+(complete_jobs_and_claim).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from reference.jobqueue import Job, QueueClient, QueueError, QueueUnavailableErr
 from reference.telemetry import configure_telemetry
 from reference.workers.batches import BatchResult, HandlerSlots
 from reference.workers.failures import connection_lost, end_failed_transaction, failure_message
-from reference.workers.processing import JobProcessor, Outcome
+from reference.workers.processing import JobProcessor, JobRun, Outcome
 from reference.workers.retention import prune_history
 from reference.workers.spec import PROBE_HANDLERS, WorkerSpec
 
@@ -154,13 +155,15 @@ class Worker:
 
     def settle(self, queue: QueueClient, batch: BatchResult, *, claim: bool = True) -> list[Job]:
         """Complete the jobs whose handlers succeeded (each fenced by the lease it holds) and
-        return the jobs to process next: the next claimed job (concurrency 1, in the same
-        statement as the completion), else the jobs to resume."""
+        return the jobs to process next: the next claimed job or batch (in the same statement
+        as the completion), else the jobs to resume."""
         succeeded = [run for run in batch.runs if run.outcome is Outcome.SUCCEEDED]
         if not succeeded:
             return batch.resume
-        claim = claim and self.slots is None and len(succeeded) == 1 and not self.stop.is_set()
-        if claim:
+        claim = claim and not batch.resume and not self.stop.is_set()
+        if claim and self.slots is not None:
+            return self.settle_batch_and_claim(queue, succeeded)
+        if claim and len(succeeded) == 1:
             run = succeeded[0]
             completed, claimed = queue.complete_job_and_claim(
                 run.job.id,
@@ -172,8 +175,9 @@ class Worker:
             self.report_settled(run.job, completed, "complete_job_and_claim")
             if claimed:
                 self.record_claim(claimed, "complete_job_and_claim")
-            return [*claimed, *batch.resume]
-        # A batch, or a stopping worker (which claims nothing more): complete_jobs, one statement.
+            return claimed
+        # A stopping worker (which claims nothing more), jobs to resume first, or several resumed
+        # one at a time: complete_jobs, one statement.
         done = queue.complete_jobs(
             [run.job.id for run in succeeded],
             self.worker_id,
@@ -182,6 +186,22 @@ class Worker:
         for run in succeeded:
             self.report_settled(run.job, run.job.id in done, "complete_jobs")
         return batch.resume
+
+    def settle_batch_and_claim(self, queue: QueueClient, succeeded: list[JobRun]) -> list[Job]:
+        """A batch's successes completed and the next batch claimed: one statement, one commit."""
+        done, claimed = queue.complete_jobs_and_claim(
+            [run.job.id for run in succeeded],
+            self.worker_id,
+            list(self.handlers),
+            self.concurrency,
+            lock_timeout=self.lock_timeout,
+            trace_parents={run.job.id: run.trace_context for run in succeeded},
+        )
+        for run in succeeded:
+            self.report_settled(run.job, run.job.id in done, "complete_jobs_and_claim")
+        if claimed:
+            self.record_claim(claimed, "complete_jobs_and_claim")
+        return claimed
 
     def report_settled(self, job: Job, completed: bool, operation: str) -> None:
         if completed:

@@ -4,7 +4,8 @@ Threads, each on its own connection, do what the worker loop does (reference.wor
 at concurrency 1 they complete a job and claim the next in one `complete_job_and_claim`; at
 concurrency 3 they claim a batch, run each job's fenced handler (an effect row, then
 `ops.hold_lease`, in one transaction; some fail and are failed alone) and complete the
-batch's successes in one `complete_jobs`. A reaper takes leases away all the time (leases of
+batch's successes and claim the next batch in one `complete_jobs_and_claim` (or, stopping,
+`complete_jobs` alone). A reaper takes leases away all the time (leases of
 milliseconds), so settlements race the reaper and other claimers. `harness.model.history` then
 holds every call to the queue's rules (each job completed at most once and only by its
 holder, no two live leases, every job accounted for) and the effects to their commits.
@@ -89,6 +90,17 @@ class LoopThread:
             ended = now_ns()
             self.history.record(
                 [(job_id, JobCall("complete", self.name, str(completed), started, ended))]
+            )
+            self.record_claims(claimed, started, ended)
+            self.in_hand = claimed
+        elif succeeded and claim and self.batch > 1:
+            done, claimed = self.client.complete_jobs_and_claim(
+                succeeded, self.name, JOB_TYPES, self.batch, lock_timeout=LEASE
+            )
+            ended = now_ns()
+            self.history.record(
+                (job_id, JobCall("complete", self.name, str(job_id in done), started, ended))
+                for job_id in succeeded
             )
             self.record_claims(claimed, started, ended)
             self.in_hand = claimed
