@@ -165,9 +165,11 @@ def test_services_export_the_standard_http_and_messaging_metrics(
         for service, name, attributes, _ in points
         if name == "messaging.client.operation.duration"
     }
-    assert {("send", "send"), ("claim_pending_job", "receive"), ("complete_job", "settle")} <= (
-        operations
-    )
+    assert {("send", "send"), ("claim_pending_job", "receive")} <= operations
+    # The job's settlement: complete_job_and_claim's, or complete_jobs' when the stop the test
+    # sends as soon as the batch shows finished reaches the worker before it settles the job.
+    settled = {name for name, kind in operations if kind == "settle"}
+    assert settled & {"complete_job", "complete_jobs"}, operations
     # The depth gauge reports every job type and open status, zeros included.
     depth = {
         (attributes["job_type"], attributes["status"]): value
