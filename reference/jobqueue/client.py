@@ -227,9 +227,9 @@ class QueueClient:
         with untraced_claim() as timing:
             rows = self._rows("complete_jobs_and_claim", params)
         completed = set(rows[0]["completed_ids"]) if rows else set()
-        parents = trace_parents or {}
-        settled = [(str(i), parents.get(i), i in completed) for i in ids]
-        record_settlements("complete_jobs", int(timing[0]), timing[1], settled)
+        if trace_parents is not None:  # as complete_jobs: a span per job only for its trace
+            settled = [(str(i), trace_parents.get(i), i in completed) for i in ids]
+            record_settlements("complete_jobs", int(timing[0]), timing[1], settled)
         claimed = [row for row in rows if row["id"] is not None]
         return completed, _claimed(claimed, timing)
 
