@@ -171,6 +171,21 @@ class RatioBench:
             f"{claim_p99:.2f} ms, UPDATE p99 {update_p99:.2f} ms",
         )
         self.say(f"{rep} paced_p99_ratio {ratio:.2f}")
+        # The same tail at equal utilisation: the UPDATE paced at half its own saturated rate.
+        limit16, _ = self._pgbench("ratio_limit", "update.sql", PgbenchRun(16, seconds, {}))
+        own_pace = max(1, int(limit16 / 2))
+        _, update_own = self._pgbench(
+            "ratio_limit", "update.sql", PgbenchRun(16, seconds, {}, own_pace, log=True)
+        )
+        own_p99 = ours.p99_ms(update_own)
+        ratio = self.table.add(
+            "paced_p99_own_pace_ratio",
+            claim_p99,
+            own_p99,
+            f"claim p99 {claim_p99:.2f} ms at {pace:,}/s (1/2 its saturated rate), UPDATE p99 "
+            f"{own_p99:.2f} ms at {own_pace:,}/s (1/2 its own, {limit16:,.0f} tps saturated)",
+        )
+        self.say(f"{rep} paced_p99_own_pace_ratio {ratio:.2f}")
 
     def _batches(self, rep: str, limit: float) -> None:
         jobs = self.sizes.drain_jobs

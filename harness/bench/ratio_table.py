@@ -44,6 +44,13 @@ TARGETS = (
         False,
     ),
     Target(
+        "paced_p99_own_pace_ratio",
+        "the same claim p99 / UPDATE p99 paced at 1/2 the UPDATE's own saturated rate (16"
+        " clients): each statement at equal utilisation (proposed in place of the one above)",
+        2.0,
+        False,
+    ),
+    Target(
         "batch10_vs_pgqueuer",
         "batch 10, 4 threads, each batch's complete_jobs and the next claim in one statement"
         " (the workers' path) / pgqueuer",
