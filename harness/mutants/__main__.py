@@ -10,7 +10,7 @@ them checks they pass on the real code (exit 2 if one does not: its kills mean n
 
 Exit 1 when a mutant survives the property layer or every suite; a queue mutant only the property
 layer kills is a gap in the hand-written tests, shown in the table. Hypothesis runs with one
-fixed seed (--seed), so a kill repeats.
+fixed seed (--seed) and the tests in the order given (pytest-randomly off), so a kill repeats.
 """
 
 from __future__ import annotations
@@ -104,6 +104,17 @@ def run_suite(suite: str, mutant: AnyMutant | None, pg_url: str, seed: int) -> O
     return run_tests(test_args(mutant, suite), mutant, pg_url, seed, ["-x"])
 
 
+def pytest_command(tests: list[str], options: list[str], seed: int) -> list[str]:
+    """The pytest run of one suite: the tests in the order given (pytest-randomly off, so the
+    mutant's killers run first and the same test kills it every time), Hypothesis on `seed`."""
+    return [
+        sys.executable, "-m", "pytest", *tests, *options, "-q",
+        "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "harness.mutants.plugin",
+        "--pg-source=external", "--hypothesis-profile=mutants", f"--hypothesis-seed={seed}",
+        "--no-header", "-o", "addopts=--strict-markers --strict-config",
+    ]  # fmt: skip
+
+
 def run_tests(
     tests: list[str], mutant: AnyMutant | None, pg_url: str, seed: int, options: list[str]
 ) -> Outcome:
@@ -114,12 +125,7 @@ def run_tests(
     env = python_env(root) if root is not None else dict(os.environ)
     env.update({"DRAGONFLY_PG_URL": pg_url, REPORT_ENV: str(report_path)})
     env[MUTANT_ENV] = mutant.name if mutant is not None and root is None else ""
-    command = [
-        sys.executable, "-m", "pytest", *tests, *options, "-q",
-        "-p", "no:cacheprovider", "-p", "harness.mutants.plugin", "--pg-source=external",
-        "--hypothesis-profile=mutants", f"--hypothesis-seed={seed}", "--no-header",
-        "-o", "addopts=--strict-markers --strict-config",
-    ]  # fmt: skip
+    command = pytest_command(tests, options, seed)
     started = time.monotonic()
     try:
         result = subprocess.run(
