@@ -124,9 +124,17 @@ class EmbeddedPostgres:
         if result.returncode != 0:
             raise self._fail("initdb", result)
 
+    def _reach_data(self) -> None:
+        """pg_ctl runs as the server user: it must reach the data folder, though another process
+        may have taken the traverse bit off an ancestor since init (a pytest session starting
+        beside this one makes /tmp/pytest-of-<user> private again; seen in CI on `up`'s stop)."""
+        if self.user and self.workdir.exists():
+            let_others_traverse(self.workdir.parent)
+
     def start(self) -> None:
         """Start on a free 127.0.0.1 port and wait until it accepts connections."""
         settings = " ".join(f"-c {setting}" for setting in self.settings)
+        self._reach_data()
         for _attempt in range(PORT_ATTEMPTS):
             port = self.port or free_port()
             options = f"-c listen_addresses=127.0.0.1 -p {port} -k {self.workdir} {settings}"
@@ -147,6 +155,7 @@ class EmbeddedPostgres:
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server; mode is pg_ctl's: smart, fast or immediate."""
+        self._reach_data()
         result = self._run(
             str(self.bin_dir / "pg_ctl"), "--pgdata", str(self.data_dir), "--mode", mode,
             "--wait", "stop",

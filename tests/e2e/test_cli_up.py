@@ -48,6 +48,13 @@ def test_up_starts_everything_and_keeps_secrets_out_of_its_output(tmp_path: Path
     assert (tmp_path / "api-key").stat().st_mode & 0o777 == 0o600
 
 
+def private_again(tmp_path: Path) -> None:
+    """What a pytest session starting in another lane does (`./dev test` runs three at once):
+    it takes group and other permissions off /tmp/pytest-of-<user> again."""
+    root = next(p for p in tmp_path.parents if p.name.startswith("pytest-of-"))
+    root.chmod(root.stat().st_mode & ~0o077)
+
+
 def test_up_serves_the_api_until_ctrl_c(tmp_path: Path) -> None:
     data_root = tmp_path / "pg"
     data_root.mkdir()
@@ -63,6 +70,7 @@ def test_up_serves_the_api_until_ctrl_c(tmp_path: Path) -> None:
             match = re.search(r"http://127\.0\.0\.1:\d+", "".join(lines))
             assert match, lines
             assert httpx.get(f"{match[0]}/health").status_code == 200
+            private_again(tmp_path)
 
             process.send_signal(signal.SIGINT)
             assert process.wait(timeout=60) == 0
