@@ -47,7 +47,14 @@ from harness.bench.locust_direct import LocustRunError
 from harness.bench.ratio_run import FULL, QUICK, RatioBench
 from harness.bench.ratio_table import RatioTable
 from harness.bench.report import LIMIT, Results
-from harness.bench.server import PgbenchRun, create_database, durable_server, pgbench, run_pgbench
+from harness.bench.server import (
+    PgbenchRun,
+    create_database,
+    create_update_database,
+    durable_server,
+    pgbench,
+    run_pgbench,
+)
 from harness.postgres.embedded import EmbeddedPostgres
 
 
@@ -103,11 +110,7 @@ class Bench:
     def setup(self, history: int) -> None:
         started = time.monotonic()
         self.history = history
-        self.urls["limit"] = create_database(self.server, "bench_limit", migrate=False)
-        with psycopg.connect(self.urls["limit"], autocommit=True) as conn:
-            conn.execute("CREATE TABLE bench_row (id integer PRIMARY KEY, n bigint NOT NULL)")
-            conn.execute("INSERT INTO bench_row SELECT g, 0 FROM generate_series(1, 20000) g")
-            conn.execute("VACUUM ANALYZE bench_row")
+        self.urls["limit"] = create_update_database(self.server, "bench_limit")
         for name in ("pgbench_ours", "single", "batch", "held"):
             self.urls[name] = create_database(self.server, f"bench_{name}")
         for number, case in enumerate(growth.CASES):

@@ -21,7 +21,13 @@ import psycopg
 
 from harness.bench import bare, growth
 from harness.bench.cases import UPDATE_SCRIPT
-from harness.bench.server import PgbenchRun, create_database, durable_server, pgbench
+from harness.bench.server import (
+    PgbenchRun,
+    create_database,
+    create_update_database,
+    durable_server,
+    pgbench,
+)
 from harness.postgres.embedded import EmbeddedPostgres
 
 SECONDS = 6
@@ -69,10 +75,7 @@ class PacedTail:
     def __init__(self, server: EmbeddedPostgres, work: Path) -> None:
         self.server = server
         self.url = create_database(server, "paced_tail")
-        self.update_url = create_database(server, "paced_tail_update", migrate=False)
-        with psycopg.connect(self.update_url, autocommit=True) as conn:
-            conn.execute("CREATE TABLE bench_row (id integer PRIMARY KEY, n bigint NOT NULL)")
-            conn.execute("INSERT INTO bench_row SELECT g, 0 FROM generate_series(1, 20000) g")
+        self.update_url = create_update_database(server, "paced_tail_update")
         self.claim = work / "paced.sql"
         self.claim.write_text(bare.PACED_CLAIM)
         self.update = work / "update.sql"

@@ -14,7 +14,7 @@ from harness.bench import bare, growth, ours, peers
 from harness.bench.cases import UPDATE_SCRIPT
 from harness.bench.locust_direct import direct_rate, locust_rate
 from harness.bench.ratio_table import RatioTable, load_average
-from harness.bench.server import PgbenchRun, create_database, pgbench
+from harness.bench.server import PgbenchRun, create_database, create_update_database, pgbench
 from harness.postgres.embedded import EmbeddedPostgres
 from harness.waiting import wait_until
 
@@ -65,11 +65,7 @@ class RatioBench:
 
     def setup(self) -> None:
         started = time.monotonic()
-        self.urls["limit"] = create_database(self.server, "ratio_limit", migrate=False)
-        with psycopg.connect(self.urls["limit"], autocommit=True) as conn:
-            conn.execute("CREATE TABLE bench_row (id integer PRIMARY KEY, n bigint NOT NULL)")
-            conn.execute("INSERT INTO bench_row SELECT g, 0 FROM generate_series(1, 20000) g")
-            conn.execute("VACUUM ANALYZE bench_row")
+        self.urls["limit"] = create_update_database(self.server, "ratio_limit")
         for name in ("pgbench", "fresh", "history", "locust"):
             self.urls[name] = create_database(self.server, f"ratio_{name}")
         with psycopg.connect(self.urls["history"], autocommit=True) as conn:

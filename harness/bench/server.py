@@ -50,6 +50,17 @@ def create_database(server: EmbeddedPostgres, name: str, *, migrate: bool = True
     return url
 
 
+def create_update_database(server: EmbeddedPostgres, name: str) -> str:
+    """A database holding only `bench_row`, the 20,000 rows the single-row UPDATE baseline
+    (cases.UPDATE_SCRIPT) picks from; its URL."""
+    url = create_database(server, name, migrate=False)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE bench_row (id integer PRIMARY KEY, n bigint NOT NULL)")
+        conn.execute("INSERT INTO bench_row SELECT g, 0 FROM generate_series(1, 20000) g")
+        conn.execute("VACUUM ANALYZE bench_row")
+    return url
+
+
 @dataclass(frozen=True)
 class PgbenchRun:
     """How pgbench runs a script: clients, seconds, variables set in every client before its

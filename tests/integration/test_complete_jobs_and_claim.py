@@ -9,6 +9,7 @@ and complete an attempt that never ran. The claim-first variant is kept to show 
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -16,6 +17,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from harness.faults import expire_leases
 from reference.jobqueue import InvalidArgumentError, JobType, QueueClient
 from reference.jobqueue.client import MAX_BATCH_SIZE
 from reference.jobqueue.sql import query
@@ -89,18 +91,12 @@ def test_with_nothing_to_claim_the_completion_still_comes_back(
 
 
 def reaped_job_settled_by(
-    statement: bytes | str, queue: QueueClient, db_conn: psycopg.Connection[Any]
+    statement: bytes | str, queue: QueueClient, db_conn: psycopg.Connection[Any], url: str
 ) -> tuple[set[UUID], tuple[Any, ...]]:
     """A job held by w is reaped and due again; w then settles it with `statement`."""
     job_id = queue.queue_job(JobType.LOAD_PROBE)
     queue.claim_pending_job(PROBE, "w")
-    db_conn.execute(
-        "UPDATE ops.job_queue SET locked_at = now() - interval '2 hours',"
-        " lease_expires_at = now() - interval '1 hour' WHERE id = %s",
-        (job_id,),
-    )
-    db_conn.execute("SELECT count(*) FROM ops.reap_stuck_jobs('1 hour')")
-    db_conn.execute("UPDATE ops.job_queue SET run_at = now() WHERE id = %s", (job_id,))
+    assert expire_leases(url, timedelta(microseconds=1)) == 1  # reaped, due at once
     params = {"job_ids": [job_id], "worker_id": "w", "job_types": ["load_probe"],
               "batch_size": 1, "lock_timeout": None}  # fmt: skip
     with queue.conn.cursor(row_factory=dict_row) as cursor:
@@ -109,18 +105,19 @@ def reaped_job_settled_by(
 
 
 def test_a_reaped_job_due_again_is_claimed_again_not_completed(
-    queue: QueueClient, db_conn: psycopg.Connection[Any]
+    queue: QueueClient, db_conn: psycopg.Connection[Any], database_url: str
 ) -> None:
-    completed, state = reaped_job_settled_by(query("complete_jobs_and_claim"), queue, db_conn)
+    statement = query("complete_jobs_and_claim")
+    completed, state = reaped_job_settled_by(statement, queue, db_conn, database_url)
 
     assert completed == set(), "a job no longer held was completed"
     assert state == ("processing", 2, "w"), "the job due again was not claimed"
 
 
 def test_the_reaped_job_check_catches_a_claim_before_the_completion(
-    queue: QueueClient, db_conn: psycopg.Connection[Any]
+    queue: QueueClient, db_conn: psycopg.Connection[Any], database_url: str
 ) -> None:
-    completed, state = reaped_job_settled_by(CLAIM_FIRST, queue, db_conn)
+    completed, state = reaped_job_settled_by(CLAIM_FIRST, queue, db_conn, database_url)
 
     assert len(completed) == 1, "the claim-first variant should complete the job it re-claimed"
     assert state == ("completed", 2, "w")
